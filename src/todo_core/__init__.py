@@ -1,0 +1,46 @@
+"""Async task storage: validated models, one storage contract, SQLite and PostgreSQL.
+
+async with open_store("sqlite:///tasks.db", create_schema=True) as store:
+    task = await store.create("alice", TaskCreate(title="Buy milk"))
+"""
+
+from todo_core.errors import (
+    InvalidCursor,
+    PreconditionFailed,
+    StoreError,
+    StoreUnavailable,
+    TaskNotFound,
+    TodoError,
+)
+from todo_core.memory import MemoryTaskStore
+from todo_core.models import (
+    ListQuery,
+    Page,
+    SortOrder,
+    Task,
+    TaskCreate,
+    TaskPatch,
+    TaskReplace,
+    validate_user_id,
+)
+from todo_core.store import TaskStore, open_store
+
+__all__ = [
+    "InvalidCursor",
+    "ListQuery",
+    "MemoryTaskStore",
+    "Page",
+    "PreconditionFailed",
+    "SortOrder",
+    "StoreError",
+    "StoreUnavailable",
+    "Task",
+    "TaskCreate",
+    "TaskNotFound",
+    "TaskPatch",
+    "TaskReplace",
+    "TaskStore",
+    "TodoError",
+    "open_store",
+    "validate_user_id",
+]

@@ -1,0 +1,230 @@
+"""Engines that survive PgBouncer and Neon, and the one place driver errors are translated.
+
+See ``docs/library.md`` ("Backends") for why each setting is what it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from todo_core.errors import StoreError, StoreUnavailable
+
+__all__ = [
+    "EngineOptions",
+    "create_engine",
+    "database_url",
+    "engine_arguments",
+    "statement_timeout_sql",
+    "translate_errors",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EngineOptions:
+    """Tunables of a SQL store; every field can be passed to ``open_store`` by name.
+
+    The total number of database connections of a deployment is
+    processes x (``pool_size`` + ``max_overflow``).
+    """
+
+    pool_size: int = 5
+    max_overflow: int = 5
+    pool_timeout: float = 5.0  # waiting for a pooled connection; then StoreUnavailable
+    pool_recycle: float = 240.0  # below Neon's 5-minute scale-to-zero suspend
+    connect_timeout: float = 10.0  # asyncpg's default is 60 s
+    statement_timeout: float = 5.0  # server-side on PostgreSQL; lock wait on SQLite
+    command_timeout: float = 30.0  # client-side backstop on PostgreSQL
+    application_name: str = "todo"
+    echo: bool = False
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, object]) -> EngineOptions:
+        """Options from keyword arguments. Raises ``ValueError`` for an unknown name."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"unknown store options: {', '.join(unknown)}")
+        return cls(**options)  # type: ignore[arg-type]
+
+
+def database_url(url: str) -> URL:
+    """Normalise a user's database URL to the async driver this package uses.
+
+    Raises:
+        ValueError: the URL is not PostgreSQL or SQLite, or names another driver.
+    """
+    if url == ":memory:":
+        return make_url("sqlite+aiosqlite:///:memory:")
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as error:
+        raise ValueError(f"not a database URL: {url!r}") from error
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "asyncpg"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite" and driver in ("", "aiosqlite"):
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}: "
+        "use postgresql://, postgresql+asyncpg://, sqlite:/// or sqlite+aiosqlite:///"
+    )
+
+
+def engine_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, Any]]:
+    """The URL and ``create_async_engine`` keyword arguments for ``url``.
+
+    Split out from ``create_engine`` so tests can pin them without a database.
+    """
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_arguments(url, options)
+    return _postgresql_arguments(url, options)
+
+
+def _postgresql_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, Any]]:
+    query = dict(url.query)
+    # libpq spellings that asyncpg rejects (TypeError on connect): Neon hands these out.
+    sslmode = query.pop("sslmode", None)
+    query.pop("channel_binding", None)  # asyncpg negotiates SCRAM itself
+    connect_args: dict[str, Any] = {
+        # Unnamed statements only: safe behind PgBouncer in transaction mode (Neon's
+        # pooler) and across processes. Needs asyncpg >= 0.31.
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "timeout": options.connect_timeout,
+        "command_timeout": options.command_timeout,
+        # Poolers reject any other startup parameter.
+        "server_settings": {"application_name": options.application_name},
+    }
+    if sslmode is not None:
+        if isinstance(sslmode, tuple):
+            raise ValueError("sslmode is given more than once")
+        connect_args["ssl"] = sslmode  # asyncpg takes libpq's sslmode names
+    arguments: dict[str, Any] = {
+        "connect_args": connect_args,
+        "pool_pre_ping": True,
+        "pool_size": options.pool_size,
+        "max_overflow": options.max_overflow,
+        "pool_timeout": options.pool_timeout,
+        "pool_recycle": options.pool_recycle,
+        "echo": options.echo,
+    }
+    return url.set(query=query), arguments
+
+
+def _sqlite_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, Any]]:
+    arguments: dict[str, Any] = {
+        # sqlite3's busy timeout: how long a writer waits for the file lock.
+        "connect_args": {"timeout": options.statement_timeout},
+        "echo": options.echo,
+    }
+    if url.database in (None, "", ":memory:"):
+        # An in-memory database lives and dies with its one connection; the pool of one
+        # serialises users of it instead of letting them interleave transactions.
+        arguments.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
+        arguments.update(pool_timeout=options.pool_timeout, pool_recycle=-1)
+    else:
+        arguments.update(pool_size=options.pool_size, max_overflow=options.max_overflow)
+        arguments.update(pool_timeout=options.pool_timeout, pool_pre_ping=True)
+    return url, arguments
+
+
+def create_engine(url: str, options: EngineOptions | None = None) -> AsyncEngine:
+    """An engine for ``url`` with this package's settings. Connects lazily."""
+    target, arguments = engine_arguments(database_url(url), options or EngineOptions())
+    engine = create_async_engine(target, **arguments)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the writer; FULL fsyncs every commit, so an
+    # acknowledged write survives even a power cut, not only a killed process.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+# PostgreSQL SQLSTATE classes that mean "not now" rather than "never": connection
+# exceptions, insufficient resources, operator intervention (includes statement timeout
+# 57014 and admin shutdown 57P01), and transaction rollback (serialization, deadlock).
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "40"})
+# SQLite primary result codes for the same: BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+_TRANSIENT_SQLITE_CODES = frozenset({5, 6, 10, 13, 14})
+
+
+def _is_transient(error: BaseException | None) -> bool:
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    if isinstance(error, sqlite3.Error):
+        return (error.sqlite_errorcode & 0xFF) in _TRANSIENT_SQLITE_CODES
+    # asyncpg's InterfaceError without a SQLSTATE: the connection is closed or broken.
+    return isinstance(error, asyncpg.InterfaceError | OSError | TimeoutError)
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn any database or driver failure raised inside into ``StoreError``.
+
+    ``StoreUnavailable`` for what may pass (unreachable, pool exhausted, timeouts, lock
+    waits); ``StoreError`` for the rest. The original stays chained as ``__cause__``
+    for logs; the message names only the error's type, never SQL or parameters.
+    """
+    try:
+        yield
+    except exc.TimeoutError as error:  # the pool had no connection within pool_timeout
+        raise StoreUnavailable("no database connection free within the pool timeout") from error
+    except exc.DBAPIError as error:
+        original = error.orig
+        if error.connection_invalidated or _is_transient(original):
+            raise StoreUnavailable(_describe(original)) from error
+        raise StoreError(_describe(original)) from error
+    except (exc.ArgumentError, exc.CompileError):
+        raise  # our bug, not the database's: keep it loud
+    except exc.SQLAlchemyError as error:
+        raise StoreError(_describe(error)) from error
+    except (
+        OSError,
+        TimeoutError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        sqlite3.Error,
+    ) as error:
+        # Raised by a driver past SQLAlchemy: refused connects, connect timeouts.
+        if _is_transient(error):
+            raise StoreUnavailable(_describe(error)) from error
+        raise StoreError(_describe(error)) from error
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "database error"
+    sqlstate = getattr(error, "sqlstate", None)
+    suffix = f" (SQLSTATE {sqlstate})" if isinstance(sqlstate, str) else ""
+    return f"database error: {type(error).__name__}{suffix}"
+
+
+def statement_timeout_sql(engine: AsyncEngine, options: EngineOptions) -> sa.TextClause | None:
+    """What each PostgreSQL transaction runs first to bound its statements, else None.
+
+    ``SET LOCAL`` rather than a startup parameter: Neon's pooler rejects the latter,
+    and a transaction-scoped setting cannot leak to another client through PgBouncer.
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    milliseconds = max(1, round(options.statement_timeout * 1000))
+    return sa.text(f"SET LOCAL statement_timeout = {milliseconds}")

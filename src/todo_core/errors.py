@@ -1,0 +1,79 @@
+"""Errors raised by todo_core.
+
+Invalid input never gets this far: the models raise ``pydantic.ValidationError``
+when they are built. Everything a store can raise is one of these::
+
+    TodoError                 base; catch this to handle any todo_core failure
+    ├── TaskNotFound          no such task for this user (also a LookupError)
+    ├── PreconditionFailed    the task exists but its version is not the expected one
+    ├── InvalidCursor         a cursor that this store did not issue for this query
+    │                         (also a ValueError)
+    └── StoreError            the database failed; nothing was changed that was not
+        │                     acknowledged
+        └── StoreUnavailable  transient: unreachable, pool exhausted, timed out;
+                              retrying later is the right reaction
+
+``code`` is a stable, machine-readable name that survives message rewording.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID
+
+__all__ = [
+    "InvalidCursor",
+    "PreconditionFailed",
+    "StoreError",
+    "StoreUnavailable",
+    "TaskNotFound",
+    "TodoError",
+]
+
+
+class TodoError(Exception):
+    """Base of every error that todo_core raises on purpose."""
+
+    code: ClassVar[str] = "todo_error"
+
+
+class TaskNotFound(TodoError, LookupError):
+    """The task does not exist for this user (another user's task included)."""
+
+    code = "task_not_found"
+
+    def __init__(self, task_id: UUID) -> None:
+        super().__init__(f"no task {task_id}")
+        self.task_id = task_id
+
+
+class PreconditionFailed(TodoError):
+    """A write carried an ``expected_version`` that is no longer current; nothing changed."""
+
+    code = "precondition_failed"
+
+    def __init__(self, task_id: UUID, expected_version: int) -> None:
+        super().__init__(f"task {task_id} is not at version {expected_version}")
+        self.task_id = task_id
+        self.expected_version = expected_version
+
+
+class InvalidCursor(TodoError, ValueError):
+    """A cursor was malformed, tampered with, or issued for another user or query."""
+
+    code = "invalid_cursor"
+
+    def __init__(self) -> None:
+        super().__init__("cursor is malformed or was issued for a different query")
+
+
+class StoreError(TodoError):
+    """The database failed in a way that retrying will not fix (a bug or misconfiguration)."""
+
+    code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot serve now (unreachable, pool exhausted, timed out); retry later."""
+
+    code = "store_unavailable"

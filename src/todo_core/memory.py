@@ -1,0 +1,144 @@
+"""A store that keeps tasks in process memory: the test oracle and the no-database demo."""
+
+from __future__ import annotations
+
+import operator
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from todo_core.errors import PreconditionFailed, TaskNotFound
+from todo_core.listing import SORTS, CursorCodec, fold, sort_key
+from todo_core.models import (
+    ListQuery,
+    Page,
+    Task,
+    TaskCreate,
+    TaskPatch,
+    TaskReplace,
+    validate_user_id,
+)
+from todo_core.timestamps import utc_now
+
+__all__ = ["MemoryTaskStore"]
+
+_DEFAULT_QUERY = ListQuery()
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _matches(task: Task, query: ListQuery) -> bool:
+    if query.completed is not None and task.completed is not query.completed:
+        return False
+    if query.q is None:
+        return True
+    needle = fold(query.q)
+    return needle in fold(task.title) or (
+        task.description is not None and needle in fold(task.description)
+    )
+
+
+class MemoryTaskStore:
+    """A ``TaskStore`` backed by a dict: same rules, same errors, nothing persisted.
+
+    Every method runs without awaiting anything, so each call is atomic under asyncio.
+    """
+
+    def __init__(
+        self,
+        *,
+        cursor_secret: bytes | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._tasks: dict[str, dict[UUID, Task]] = {}
+        self._cursors = CursorCodec(cursor_secret or secrets.token_bytes(32))
+        self._clock = clock or utc_now
+
+    async def create(self, user_id: str, data: TaskCreate) -> Task:
+        validate_user_id(user_id)
+        now = self._clock()
+        task = Task(
+            id=uuid4(),
+            user_id=user_id,
+            title=data.title,
+            description=data.description,
+            completed=data.completed,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        self._tasks.setdefault(user_id, {})[task.id] = task
+        return task
+
+    async def get(self, user_id: str, task_id: UUID) -> Task:
+        return self._current(user_id, task_id, None)
+
+    async def list(self, user_id: str, query: ListQuery | None = None) -> Page:
+        validate_user_id(user_id)
+        query = query or _DEFAULT_QUERY
+        spec = SORTS[query.sort]
+        position = self._cursors.decode(user_id, query)
+        tasks = sorted(
+            (task for task in self._tasks.get(user_id, {}).values() if _matches(task, query)),
+            key=lambda task: (sort_key(task, spec), task.id),
+            reverse=spec.descending,
+        )
+        if position is not None:
+            after = (position.key, position.task_id)
+            beyond = operator.lt if spec.descending else operator.gt
+            tasks = [task for task in tasks if beyond((sort_key(task, spec), task.id), after)]
+        items = tasks[: query.limit]
+        more = len(tasks) > query.limit
+        next_cursor = self._cursors.encode(user_id, query, items[-1]) if more else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def replace(
+        self,
+        user_id: str,
+        task_id: UUID,
+        data: TaskReplace,
+        *,
+        expected_version: int | None = None,
+    ) -> Task:
+        current = self._current(user_id, task_id, expected_version)
+        return self._write(current, data.model_dump())
+
+    async def patch(
+        self,
+        user_id: str,
+        task_id: UUID,
+        data: TaskPatch,
+        *,
+        expected_version: int | None = None,
+    ) -> Task:
+        current = self._current(user_id, task_id, expected_version)
+        return self._write(current, data.changes())
+
+    async def delete(
+        self, user_id: str, task_id: UUID, *, expected_version: int | None = None
+    ) -> Task:
+        current = self._current(user_id, task_id, expected_version)
+        del self._tasks[user_id][task_id]
+        return current
+
+    async def ping(self) -> None:
+        return None
+
+    def _current(self, user_id: str, task_id: UUID, expected_version: int | None) -> Task:
+        validate_user_id(user_id)
+        task = self._tasks.get(user_id, {}).get(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        if expected_version is not None and task.version != expected_version:
+            raise PreconditionFailed(task_id, expected_version)
+        return task
+
+    def _write(self, current: Task, changes: dict[str, Any]) -> Task:
+        # A clock that stalls or steps back must still move updated_at forward.
+        updated_at = max(self._clock(), current.updated_at + _MICROSECOND)
+        task = current.model_copy(
+            update={**changes, "updated_at": updated_at, "version": current.version + 1}
+        )
+        self._tasks[current.user_id][current.id] = task
+        return task

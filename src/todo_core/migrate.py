@@ -1,0 +1,56 @@
+"""Schema versions: upgrade a database to this package's schema, or check that it is there."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from todo_core.errors import StoreError
+
+__all__ = ["current_revision", "head_revision", "require_current_schema", "upgrade_schema"]
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("todo_core") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The schema revision this package ships."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None  # the package always ships at least one revision
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def upgrade_schema(engine: AsyncEngine) -> None:
+    """Create the schema, or upgrade it to ``head_revision()``, in one transaction."""
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda sync: command.upgrade(_config(sync), "head"))
+
+
+async def require_current_schema(engine: AsyncEngine) -> None:
+    """Raise ``StoreError`` unless the database is at ``head_revision()``."""
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        raise StoreError(
+            f"the database schema is at revision {current or 'none'}, this package needs "
+            f"{head}: run `todo-http migrate` or open the store with create_schema=True"
+        )

@@ -1,0 +1,1 @@
+"""Alembic migrations of the todo schema, shipped in the package (``todo-http migrate``)."""

@@ -1,0 +1,128 @@
+"""The tables, and the few SQL expressions that must be spelled per dialect.
+
+The migrations in ``todo_core/migrations`` create exactly this schema; a test compares
+the two. Every query the store runs is scoped by ``user_id``, the first column of the
+primary key and of every index, so the table can be distributed by it (Citus).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from todo_core.timestamps import from_micros, to_micros
+
+__all__ = ["UTCTimestamp", "contains_text", "metadata", "next_stamp", "settings", "tasks"]
+
+
+class UTCTimestamp(sa.TypeDecorator[datetime]):
+    """``timestamptz`` on PostgreSQL; integer microseconds since the epoch on SQLite.
+
+    SQLite has no time type and its text form drops the zone and sorts badly; integers
+    keep microseconds exact, sort correctly and support ``+ 1`` in ``next_stamp``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return to_micros(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None or dialect.name != "sqlite":
+            return value  # type: ignore[no-any-return]
+        return from_micros(value)
+
+
+metadata = sa.MetaData()
+
+# Titles sort by code point: PostgreSQL's "C" collation does that for UTF-8, and so does
+# SQLite's default BINARY collation.
+_CODE_POINT_TEXT = sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("id", sa.Uuid(), nullable=False),
+    sa.Column("title", _CODE_POINT_TEXT, nullable=False),
+    sa.Column("description", sa.Text(), nullable=True),
+    sa.Column("completed", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCTimestamp(), nullable=False),
+    sa.Column("updated_at", UTCTimestamp(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    # Python's str.lower() of title and description: what ``q`` is matched against.
+    sa.Column("title_folded", sa.Text(), nullable=False),
+    sa.Column("description_folded", sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint("user_id", "id", name="pk_tasks"),
+    # One index per sort key; the trailing id gives keyset pages their tie-breaker.
+    # (user_id) and (user_id, created_at) of the original plan are prefixes of these.
+    sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
+    sa.Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
+    sa.Index("ix_tasks_user_title", "user_id", "title", "id"),
+)
+
+settings = sa.Table(
+    "todo_settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+)
+
+
+class next_stamp(FunctionElement[datetime]):
+    """``max(now, previous + 1 microsecond)``: a write's new ``updated_at``.
+
+    Computed in the UPDATE itself, so it is strictly later than the value it replaces
+    even when clocks of several processes disagree, without reading the row first.
+    """
+
+    type = UTCTimestamp()
+    inherit_cache = True
+    name = "next_stamp"
+
+
+@compiles(next_stamp, "postgresql")
+def _next_stamp_postgresql(element: next_stamp, compiler: SQLCompiler, **kw: Any) -> str:
+    previous, now = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"GREATEST({now}, {previous} + INTERVAL '1 microsecond')"
+
+
+@compiles(next_stamp, "sqlite")
+def _next_stamp_sqlite(element: next_stamp, compiler: SQLCompiler, **kw: Any) -> str:
+    previous, now = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"MAX({now}, {previous} + 1)"
+
+
+class contains_text(FunctionElement[bool]):
+    """True where ``haystack`` contains ``needle`` literally (no LIKE wildcards)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    name = "contains_text"
+
+
+@compiles(contains_text, "postgresql")
+def _contains_text_postgresql(element: contains_text, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(strpos({haystack}, {needle}) > 0)"
+
+
+@compiles(contains_text, "sqlite")
+def _contains_text_sqlite(element: contains_text, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(instr({haystack}, {needle}) > 0)"

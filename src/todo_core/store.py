@@ -1,0 +1,113 @@
+"""The storage contract every backend honours, and the factory that opens one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+from uuid import UUID
+
+from todo_core.models import ListQuery, Page, Task, TaskCreate, TaskPatch, TaskReplace
+
+__all__ = ["TaskStore", "open_store"]
+
+
+@runtime_checkable
+class TaskStore(Protocol):
+    """Tasks of many users. Every call is scoped by ``user_id``.
+
+    A task of another user is indistinguishable from one that does not exist. A bad
+    ``user_id`` raises ``pydantic.ValidationError``. Writes are atomic: a write that
+    raises changed nothing, and one that returned is durable. Each write makes
+    ``updated_at`` strictly later and ``version`` one higher. Database failures raise
+    ``StoreUnavailable`` (transient) or ``StoreError``; nothing else escapes.
+    """
+
+    async def create(self, user_id: str, data: TaskCreate) -> Task:
+        """Store a new task (version 1) and return it."""
+        ...
+
+    async def get(self, user_id: str, task_id: UUID) -> Task:
+        """Return one task. Raises ``TaskNotFound``."""
+        ...
+
+    async def list(self, user_id: str, query: ListQuery | None = None) -> Page:
+        """Return one keyset page of the user's tasks. Raises ``InvalidCursor``."""
+        ...
+
+    async def replace(
+        self,
+        user_id: str,
+        task_id: UUID,
+        data: TaskReplace,
+        *,
+        expected_version: int | None = None,
+    ) -> Task:
+        """Replace every writable field. Raises ``TaskNotFound``, ``PreconditionFailed``."""
+        ...
+
+    async def patch(
+        self,
+        user_id: str,
+        task_id: UUID,
+        data: TaskPatch,
+        *,
+        expected_version: int | None = None,
+    ) -> Task:
+        """Change only the fields set. Raises ``TaskNotFound``, ``PreconditionFailed``."""
+        ...
+
+    async def delete(
+        self, user_id: str, task_id: UUID, *, expected_version: int | None = None
+    ) -> Task:
+        """Delete and return the deleted task. Raises ``TaskNotFound``, ``PreconditionFailed``."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the database answers. Raises ``StoreUnavailable``."""
+        ...
+
+
+@asynccontextmanager
+async def open_store(
+    url: str,
+    *,
+    create_schema: bool = False,
+    cursor_secret: bytes | str | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **options: object,
+) -> AsyncIterator[TaskStore]:
+    """Open a store for ``url`` and close everything it opened on exit.
+
+    ``url`` picks the backend: ``postgresql://`` or ``postgresql+asyncpg://`` (asyncpg),
+    ``sqlite:///path``, ``sqlite+aiosqlite:///path`` or ``:memory:`` (aiosqlite), and
+    ``memory://`` (a process-local store for demos and tests, nothing persisted).
+
+    ``create_schema`` creates or upgrades the schema to the version this package ships;
+    without it the schema must already be current (``todo-http migrate``).
+    ``cursor_secret`` signs pagination cursors; a SQL store without one uses a secret
+    generated once and kept in its database, so cursors survive restarts and stay valid
+    across processes. ``clock`` replaces the time source (tests). Other ``options`` tune
+    the SQL engine; see ``todo_core.engine.EngineOptions``.
+
+    Raises:
+        StoreUnavailable: the database cannot be reached.
+        StoreError: the schema is missing or out of date and ``create_schema`` is False.
+        ValueError: the URL or an option is not understood.
+    """
+    secret = cursor_secret.encode() if isinstance(cursor_secret, str) else cursor_secret
+    if url.startswith("memory:"):
+        from todo_core.memory import MemoryTaskStore
+
+        if options:
+            raise ValueError(f"the memory store takes no engine options: {sorted(options)}")
+        yield MemoryTaskStore(cursor_secret=secret, clock=clock)
+        return
+
+    from todo_core.sql import open_sql_store
+
+    async with open_sql_store(
+        url, create_schema=create_schema, cursor_secret=secret, clock=clock, **options
+    ) as store:
+        yield store

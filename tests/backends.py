@@ -1,0 +1,57 @@
+"""Where each backend's test store lives, and how a test gets an empty one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from todo_core import TaskStore, open_store
+from todo_core.sql import SqlTaskStore
+
+POSTGRES_URL_VARIABLE = "TODO_TEST_POSTGRES_URL"
+
+BACKENDS = [
+    "memory",
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+
+
+def postgres_url() -> str:
+    """The PostgreSQL test database; skips (or, in CI, fails) when none is configured."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail(f"{POSTGRES_URL_VARIABLE} must be set in CI: PostgreSQL tests may not skip")
+    pytest.skip(
+        f"PostgreSQL tests need {POSTGRES_URL_VARIABLE} (e.g. postgresql://postgres@127.0.0.1/test)"
+    )
+
+
+def backend_url(backend: str, tmp_path: Path) -> str:
+    """A database URL for ``backend``; SQLite gets a fresh file under ``tmp_path``."""
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'tasks.db'}"
+    if backend == "postgres":
+        return postgres_url()
+    raise ValueError(backend)
+
+
+@asynccontextmanager
+async def open_backend(backend: str, tmp_path: Path, **options: object) -> AsyncIterator[TaskStore]:
+    """An empty, migrated store of ``backend``. PostgreSQL tests share one database, so
+    its tasks table is emptied first; tests run one at a time."""
+    options.setdefault("create_schema", backend != "memory")
+    async with open_store(backend_url(backend, tmp_path), **options) as store:  # type: ignore[arg-type]
+        if isinstance(store, SqlTaskStore) and backend == "postgres":
+            async with store.engine.begin() as connection:
+                await connection.execute(sa.text("DELETE FROM tasks"))
+        yield store
