@@ -32,3 +32,10 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the packages, the tests and this file."""
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", *session.posargs)
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Serve the API on http://127.0.0.1:8080 from ./todo.db (arguments go to `serve`)."""
+    session.install("-e", ".")
+    session.run("todo-http", "serve", *session.posargs)

@@ -8,7 +8,7 @@ reaches a driver, and SQLite and PostgreSQL see identical data.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from todo_core.timestamps import rfc3339
 
 __all__ = [
     "ListQuery",
@@ -181,11 +183,6 @@ class ListQuery(BaseModel):
         return self
 
 
-def _rfc3339(moment: datetime) -> str:
-    # Always six fractional digits, always "Z": clients can compare the strings.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class Task(BaseModel):
     """A stored task. Stores build these from trusted rows; it is never client input."""
 
@@ -202,7 +199,7 @@ class Task(BaseModel):
 
     @field_serializer("created_at", "updated_at", when_used="json")
     def _timestamp(self, moment: datetime) -> str:
-        return _rfc3339(moment)
+        return rfc3339(moment)
 
 
 class Page(BaseModel):

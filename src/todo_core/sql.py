@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -49,11 +49,14 @@ _SCOPE = sa.and_(
     tasks.c.user_id == sa.bindparam("scope_user"), tasks.c.id == sa.bindparam("scope_task")
 )
 _VERSION_MATCHES = tasks.c.version == sa.bindparam("expected_version")
+# Every version a row can hold: they start at 1 in a 32-bit INTEGER column. Any other
+# expected_version cannot match, and binding it would overflow the driver.
+_POSSIBLE_VERSIONS = range(1, 2**31)
 _SELECT_ONE = sa.select(*_TASK_COLUMNS).where(_SCOPE)
 _SELECT_VERSION = sa.select(tasks.c.version).where(_SCOPE)
 
 
-def _row_to_task(row: sa.Row[Unpack[tuple[Any, ...]]]) -> Task:
+def _row_to_task(row: sa.Row[*tuple[Any, ...]]) -> Task:
     # Rows come from our own table through typed columns: no need to validate again.
     return Task.model_construct(**row._mapping)
 
@@ -227,7 +230,9 @@ class SqlTaskStore:
         """Run one conditional write; tell a missing task from a stale version after."""
         validate_user_id(user_id)
         parameters |= {"scope_user": user_id, "scope_task": task_id}
-        if expected_version is not None:
+        if expected_version is not None and expected_version not in _POSSIBLE_VERSIONS:
+            statement = statement.where(sa.false())
+        elif expected_version is not None:
             statement = statement.where(_VERSION_MATCHES)
             parameters["expected_version"] = expected_version
         async with self._transaction() as connection:

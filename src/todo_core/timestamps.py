@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["from_micros", "to_micros", "utc_now"]
+__all__ = ["from_micros", "rfc3339", "to_micros", "utc_now"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -23,3 +23,9 @@ def to_micros(moment: datetime) -> int:
 def from_micros(micros: int) -> datetime:
     """The aware UTC datetime ``micros`` microseconds after the Unix epoch."""
     return _EPOCH + timedelta(microseconds=micros)
+
+
+def rfc3339(moment: datetime) -> str:
+    """``2026-11-30T10:22:44.000000Z``: UTC, always six fractional digits, so the
+    strings of two timestamps compare like the timestamps."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,82 @@
+"""Application factories: the standalone server, and the tasks API to mount elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from todo_core import TaskStore, open_store
+from todo_http.cors import cors_middleware
+from todo_http.envelope import envelope_middleware, success
+from todo_http.keys import API, SETTINGS, STORE
+from todo_http.parsing import MAX_BODY_BYTES
+from todo_http.routes import add_task_routes
+from todo_http.settings import Settings
+
+__all__ = ["create_api", "create_app"]
+
+
+def _middlewares(settings: Settings) -> list[Middleware]:
+    # The envelope runs outermost so that CORS preflights get a request id as well.
+    cors = cors_middleware(settings.cors_origins)
+    return [envelope_middleware] if cors is None else [envelope_middleware, cors]
+
+
+def create_api(
+    store: TaskStore | None = None, *, settings: Settings | None = None
+) -> web.Application:
+    """The tasks API as an application to mount: ``app.add_subapp("/api", create_api(store))``.
+
+    Routes are ``/{user_id}/tasks`` and ``/{user_id}/tasks/{task_id}`` below the mount
+    point. Without ``store``, one is opened from ``settings`` when the application
+    starts and closed when it stops.
+    """
+    settings = settings or Settings()
+    api = web.Application(middlewares=_middlewares(settings), client_max_size=MAX_BODY_BYTES)
+    api[SETTINGS] = settings
+    add_task_routes(api.router)
+    if store is not None:
+        api[STORE] = store
+    else:
+        api.cleanup_ctx.append(_store_context)
+    return api
+
+
+async def _store_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with open_store(
+        settings.database_url,
+        create_schema=settings.create_schema,
+        cursor_secret=settings.cursor_secret,
+        **settings.store_options,
+    ) as store:
+        app[STORE] = store
+        yield
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process serves; deliberately no database call (a liveness probe)."""
+    return success({"status": "ok"}, "Service is alive")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """The database answers (a readiness probe); else 503 through the envelope."""
+    await request.app[API][STORE].ping()
+    return success({"status": "ready"}, "Service is ready")
+
+
+def create_app(
+    store: TaskStore | None = None, *, settings: Settings | None = None
+) -> web.Application:
+    """The standalone server: the tasks API under ``/api`` plus ``/healthz`` and ``/readyz``."""
+    settings = settings or Settings()
+    app = web.Application(middlewares=[envelope_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    api = create_api(store, settings=settings)
+    app[API] = api
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.add_subapp("/api", api)
+    return app

@@ -1,0 +1,66 @@
+"""CORS for browser front ends on other origins, from an explicit allow-list.
+
+With no origins configured nothing here adds a header, and ``OPTIONS`` stays the 405
+that routing gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Middleware
+
+from todo_http.envelope import Handler
+
+__all__ = ["cors_middleware"]
+
+_ALLOWED_HEADERS: Final = "Content-Type, If-Match, If-None-Match, X-Request-ID, Authorization"
+_EXPOSED_HEADERS: Final = "ETag, Location, Link, X-Request-ID"
+_MAX_AGE: Final = "600"
+
+
+def _allowed_methods(request: web.Request) -> str | None:
+    """The methods of the matched path, or None where no path matched."""
+    problem = request.match_info.http_exception
+    if problem is None:
+        return None  # OPTIONS is never routed, so a match means no preflight here
+    if isinstance(problem, web.HTTPMethodNotAllowed):
+        return ", ".join(sorted(problem.allowed_methods))
+    return None
+
+
+def cors_middleware(origins: Iterable[str]) -> Middleware | None:
+    """A middleware answering preflights and labelling responses for ``origins``."""
+    allowed = frozenset(origins)
+    if not allowed:
+        return None
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin not in allowed:
+            return await handler(request)
+        methods = _allowed_methods(request)
+        if (
+            request.method == hdrs.METH_OPTIONS
+            and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
+            and methods is not None
+        ):
+            response: web.StreamResponse = web.Response(
+                status=204,
+                headers={
+                    hdrs.ACCESS_CONTROL_ALLOW_METHODS: methods,
+                    hdrs.ACCESS_CONTROL_ALLOW_HEADERS: _ALLOWED_HEADERS,
+                    hdrs.ACCESS_CONTROL_MAX_AGE: _MAX_AGE,
+                },
+            )
+        else:
+            response = await handler(request)
+            response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = _EXPOSED_HEADERS
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+        response.headers.add(hdrs.VARY, hdrs.ORIGIN)
+        return response
+
+    return cors

@@ -1,0 +1,170 @@
+"""The JSON envelope: success bodies, error bodies, and the one table that maps errors.
+
+Every response with a body leaves through here, so the contract's shape, status codes
+and ``X-Request-ID`` are decided in one place and a stack trace, SQL or driver message
+can never reach a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
+from typing import Any, Final
+
+import orjson
+from aiohttp import hdrs, web
+
+from todo_core import (
+    InvalidCursor,
+    PreconditionFailed,
+    StoreError,
+    StoreUnavailable,
+    Task,
+    TaskNotFound,
+    TodoError,
+)
+from todo_core.timestamps import rfc3339
+from todo_http.errors import (
+    FieldProblem,
+    InvalidInput,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from todo_http.keys import REQUEST_ID
+
+__all__ = ["envelope_middleware", "error_response", "success", "task_data"]
+
+log = logging.getLogger("todo_http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The contract's status table: error.code for each status the API answers with.
+_CODES: Final[dict[int, str]] = {
+    400: "INVALID_JSON",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    412: "PRECONDITION_FAILED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+# Each error of the TodoError tree, with the status and client-facing message it gets.
+# ``None`` means: the error's own message, which request errors write for clients.
+_ANSWERS: Final[dict[type[TodoError], tuple[int, str | None]]] = {
+    NotFound: (404, None),
+    TaskNotFound: (404, "Task not found"),
+    PayloadTooLarge: (413, None),
+    UnsupportedMediaType: (415, None),
+    InvalidJson: (400, None),
+    InvalidInput: (422, None),
+    InvalidCursor: (422, "Request validation failed"),
+    PreconditionFailed: (412, "The task has changed since the ETag given in If-Match"),
+    StoreUnavailable: (503, "The database is unavailable; retry shortly"),
+    StoreError: (500, "Internal server error"),
+    TodoError: (500, "Internal server error"),
+}
+_RETRY_AFTER_SECONDS: Final = "2"
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def _json(
+    payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def task_data(task: Task) -> dict[str, Any]:
+    """The contract's representation of a task (``version`` travels in the ETag)."""
+    return {
+        "id": str(task.id),
+        "user_id": task.user_id,
+        "title": task.title,
+        "description": task.description,
+        "completed": task.completed,
+        "created_at": rfc3339(task.created_at),
+        "updated_at": rfc3339(task.updated_at),
+    }
+
+
+def success(
+    data: Any,
+    message: str,
+    *,
+    status: int = 200,
+    meta: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """``{"success": true, "data": ..., "message": ...}`` plus ``meta`` on lists."""
+    payload: dict[str, Any] = {"success": True, "data": data, "message": message}
+    if meta is not None:
+        payload["meta"] = meta
+    return _json(payload, status, headers)
+
+
+def error_response(
+    status: int,
+    message: str,
+    details: list[FieldProblem] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """``{"success": false, "error": {"code", "message", "details"}}``."""
+    code = _CODES.get(status) or HTTPStatus(status).name
+    error = {"code": code, "message": message, "details": details or []}
+    return _json({"success": False, "error": error}, status, headers)
+
+
+def _answer(error: TodoError, request: web.Request, request_id: str) -> web.Response:
+    status, message = next(_ANSWERS[kind] for kind in type(error).__mro__ if kind in _ANSWERS)
+    details = error.details if isinstance(error, InvalidInput) else None
+    if isinstance(error, InvalidCursor):
+        details = [{"field": "cursor", "message": str(error)}]
+    headers: dict[str, str] | None = None
+    if status == 503:
+        headers = {hdrs.RETRY_AFTER: _RETRY_AFTER_SECONDS}
+        log.warning("database unavailable: %s [request %s]", error, request_id)
+    elif status == 500:
+        log.error(
+            "%s %s failed [request %s]",
+            request.method,
+            request.path,
+            request_id,
+            exc_info=error,
+        )
+    return error_response(status, message or str(error), details, headers)
+
+
+def _request_id(request: web.Request) -> str:
+    given = request.headers.get("X-Request-ID")
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every answer a request id, and every failure the contract's envelope."""
+    request_id = request.get(REQUEST_ID) or _request_id(request)
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # aiohttp's own: unknown route, wrong method, ...
+        allow = exc.headers.get(hdrs.ALLOW)
+        headers: dict[str, str] | None = {hdrs.ALLOW: allow} if allow is not None else None
+        response = error_response(exc.status, exc.reason, headers=headers)
+    except TodoError as error:
+        response = _answer(error, request, request_id)
+    except Exception:
+        log.exception("%s %s failed [request %s]", request.method, request.path, request_id)
+        response = error_response(500, "Internal server error")
+    response.headers["X-Request-ID"] = request_id
+    return response

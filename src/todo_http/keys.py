@@ -1,0 +1,15 @@
+"""Typed keys for application and request state (one module, so nothing imports in a cycle)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from todo_core import TaskStore
+from todo_http.settings import Settings
+
+__all__ = ["API", "REQUEST_ID", "SETTINGS", "STORE"]
+
+STORE = web.AppKey("store", TaskStore)
+SETTINGS = web.AppKey("settings", Settings)
+API = web.AppKey("api", web.Application)  # the tasks sub-application, from its parent
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,0 +1,149 @@
+"""Reading a request: path parameters, the JSON body and the listing's query string.
+
+Checks run in the contract's order (user_id, task_id, size, media type, JSON, rules),
+and each failure raises a ``RequestRejected`` that ``envelope.py`` answers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, TypeVar
+from uuid import UUID
+
+import orjson
+from aiohttp import hdrs, web
+from pydantic import BaseModel, ValidationError
+
+from todo_core import ListQuery
+from todo_core.models import USER_ID_PATTERN
+from todo_http.errors import (
+    FieldProblem,
+    InvalidInput,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+
+__all__ = [
+    "JSON_TYPES",
+    "MAX_BODY_BYTES",
+    "PATCH_TYPES",
+    "list_query_of",
+    "read_model",
+    "task_id_of",
+    "user_id_of",
+]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+MAX_BODY_BYTES: Final = 64 * 1024
+JSON_TYPES: Final = frozenset({"application/json"})
+PATCH_TYPES: Final = frozenset({"application/json", "application/merge-patch+json"})
+
+_USER_ID: Final = re.compile(USER_ID_PATTERN)
+_TASK_ID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_UTF8: Final = frozenset({"utf-8", "utf8"})
+_READ_ONLY: Final = frozenset({"id", "user_id", "created_at", "updated_at"})
+_LIST_PARAMETERS: Final = ("completed", "q", "sort", "limit", "cursor")
+_BOOLEANS: Final = {"true": True, "false": False}
+_LIMIT_DIGITS: Final = re.compile(r"[0-9]{1,4}")
+
+
+def user_id_of(request: web.Request) -> str:
+    """The path's ``user_id`` (already percent-decoded by aiohttp), or 422."""
+    user_id = request.match_info["user_id"]
+    if _USER_ID.fullmatch(user_id) is None:
+        raise InvalidInput.of("user_id", "must be 1-64 characters of A-Z a-z 0-9 . _ @ -")
+    return user_id
+
+
+def task_id_of(request: web.Request) -> UUID:
+    """The path's ``task_id`` in any letter case, or 404: a malformed id names no task."""
+    raw = request.match_info["task_id"]
+    if _TASK_ID.fullmatch(raw) is None:
+        raise NotFound("Task not found")
+    return UUID(raw)
+
+
+async def _body(request: web.Request) -> bytes:
+    # Counted here rather than by the application's client_max_size, which belongs to
+    # whichever application is the root: an embedding app may have set another one.
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    return b"".join(chunks)
+
+
+def _check_media_type(request: web.Request, accepted: frozenset[str]) -> None:
+    media_type, *parameters = request.headers.get(hdrs.CONTENT_TYPE, "").split(";")
+    acceptable = media_type.strip().lower() in accepted
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _UTF8:
+            acceptable = False
+    if not acceptable:
+        kinds = " or ".join(sorted(accepted))
+        raise UnsupportedMediaType(f"Request body must be sent as {kinds} in UTF-8")
+
+
+def _problems(error: ValidationError) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = str(item["loc"][0]) if item["loc"] else "body"
+        message = "is read-only" if field in _READ_ONLY else item["msg"]
+        problems.append({"field": field, "message": message})
+    return problems
+
+
+async def read_model(request: web.Request, model: type[Model], accepted: frozenset[str]) -> Model:
+    """The request body as ``model``: 413, 415, 400 or 422 when it cannot be."""
+    body = await _body(request)
+    _check_media_type(request, accepted)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidJson("Request body is not valid UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput.of("body", "must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput(_problems(error)) from None
+
+
+def list_query_of(request: web.Request) -> ListQuery:
+    """The listing's parameters; unknown ones are ignored, a repeated known one is 422."""
+    values: dict[str, object] = {}
+    problems: list[FieldProblem] = []
+    for name in _LIST_PARAMETERS:
+        given = request.query.getall(name, [])
+        if len(given) > 1:
+            problems.append({"field": name, "message": "must be given at most once"})
+        elif given:
+            values[name] = given[0]
+    completed = values.get("completed")
+    if completed is not None:
+        if completed not in _BOOLEANS:
+            problems.append({"field": "completed", "message": "must be true or false"})
+        values["completed"] = _BOOLEANS.get(str(completed))
+    limit = values.get("limit")
+    if limit is not None:
+        if _LIMIT_DIGITS.fullmatch(str(limit)) is None:
+            problems.append({"field": "limit", "message": "must be an integer from 1 to 500"})
+            del values["limit"]
+        else:
+            values["limit"] = int(str(limit))
+    try:
+        query = ListQuery.model_validate(values)
+    except ValidationError as error:
+        problems.extend(_problems(error))
+    if problems:
+        raise InvalidInput(problems)
+    return query

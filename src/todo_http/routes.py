@@ -1,0 +1,122 @@
+"""The task endpoints. Each handler parses, calls the store, and wraps the result."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from uuid import UUID
+
+from aiohttp import hdrs, web
+from pydantic import BaseModel
+
+from todo_core import Task, TaskCreate, TaskPatch, TaskReplace, TaskStore
+from todo_http.conditional import etag, expected_version, not_modified
+from todo_http.envelope import success, task_data
+from todo_http.keys import STORE
+from todo_http.parsing import (
+    JSON_TYPES,
+    PATCH_TYPES,
+    list_query_of,
+    read_model,
+    task_id_of,
+    user_id_of,
+)
+
+__all__ = ["add_task_routes"]
+
+Input = TypeVar("Input", bound=BaseModel)
+Write = Callable[[TaskStore, str, UUID, Input, int | None], Awaitable[Task]]
+
+
+def _task_response(task: Task, message: str, *, status: int = 200) -> web.Response:
+    return success(task_data(task), message, status=status, headers={"ETag": etag(task)})
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    user_id = user_id_of(request)
+    query = list_query_of(request)
+    page = await request.app[STORE].list(user_id, query)
+    headers: dict[str, str] = {}
+    if page.next_cursor is not None:
+        next_url = request.rel_url.update_query(cursor=page.next_cursor)
+        headers[hdrs.LINK] = f'<{next_url}>; rel="next"'
+    return success(
+        [task_data(task) for task in page.items],
+        "Tasks retrieved",
+        meta={"limit": query.limit, "next_cursor": page.next_cursor},
+        headers=headers,
+    )
+
+
+async def create_task(request: web.Request) -> web.Response:
+    user_id = user_id_of(request)
+    data = await read_model(request, TaskCreate, JSON_TYPES)
+    task = await request.app[STORE].create(user_id, data)
+    response = _task_response(task, "Task created", status=201)
+    location = request.app.router["task"].url_for(user_id=user_id, task_id=str(task.id))
+    response.headers[hdrs.LOCATION] = str(location)
+    return response
+
+
+async def get_task(request: web.Request) -> web.StreamResponse:
+    user_id, task_id = user_id_of(request), task_id_of(request)
+    task = await request.app[STORE].get(user_id, task_id)
+    if not_modified(request, task):
+        return web.Response(status=304, headers={"ETag": etag(task)})
+    return _task_response(task, "Task retrieved")
+
+
+async def _write(
+    request: web.Request, model: type[Input], accepted: frozenset[str], write: Write[Input]
+) -> web.Response:
+    """PUT and PATCH: the same checks in the same order, a different store call."""
+    user_id, task_id = user_id_of(request), task_id_of(request)
+    data = await read_model(request, model, accepted)
+    store = request.app[STORE]
+    expected = await expected_version(request, store, user_id, task_id)
+    task = await write(store, user_id, task_id, data, expected)
+    return _task_response(task, "Task updated")
+
+
+async def replace_task(request: web.Request) -> web.Response:
+    return await _write(
+        request,
+        TaskReplace,
+        JSON_TYPES,
+        lambda store, user, task, data, version: store.replace(
+            user, task, data, expected_version=version
+        ),
+    )
+
+
+async def patch_task(request: web.Request) -> web.Response:
+    return await _write(
+        request,
+        TaskPatch,
+        PATCH_TYPES,
+        lambda store, user, task, data, version: store.patch(
+            user, task, data, expected_version=version
+        ),
+    )
+
+
+async def delete_task(request: web.Request) -> web.Response:
+    user_id, task_id = user_id_of(request), task_id_of(request)
+    store = request.app[STORE]
+    expected = await expected_version(request, store, user_id, task_id)
+    task = await store.delete(user_id, task_id, expected_version=expected)
+    return success(task_data(task), "Task deleted")
+
+
+def add_task_routes(router: web.UrlDispatcher) -> None:
+    """Register the task endpoints on ``router`` (GET also answers HEAD)."""
+    collection = router.add_resource("/{user_id}/tasks", name="tasks")
+    collection.add_route(hdrs.METH_GET, list_tasks)
+    collection.add_route(hdrs.METH_HEAD, list_tasks)
+    collection.add_route(hdrs.METH_POST, create_task)
+    item = router.add_resource("/{user_id}/tasks/{task_id}", name="task")
+    item.add_route(hdrs.METH_GET, get_task)
+    item.add_route(hdrs.METH_HEAD, get_task)
+    item.add_route(hdrs.METH_PUT, replace_task)
+    item.add_route(hdrs.METH_PATCH, patch_task)
+    item.add_route(hdrs.METH_DELETE, delete_task)
