@@ -111,6 +111,10 @@ class CursorCodec:
             payload, mac = _b64decode(payload_text), _b64decode(mac_text)
         except (ValueError, binascii.Error):
             raise InvalidCursor() from None
+        # The decoder ignores stray characters, padding and unused low bits: accept only
+        # the one spelling encode() writes, so an altered cursor is never a valid one.
+        if _b64encode(payload) != payload_text or _b64encode(mac) != mac_text:
+            raise InvalidCursor()
         if not hmac.compare_digest(mac, self._mac(user_id, query, payload)):
             raise InvalidCursor()
         # The MAC proves we wrote this payload; the checks below only guard against a

@@ -9,6 +9,7 @@ from aiohttp.typedefs import Middleware
 
 from todo_core import TaskStore, open_store
 from todo_http.cors import cors_middleware
+from todo_http.docs import add_docs_routes
 from todo_http.envelope import envelope_middleware, success
 from todo_http.keys import API, SETTINGS, STORE
 from todo_http.parsing import MAX_BODY_BYTES
@@ -30,13 +31,15 @@ def create_api(
     """The tasks API as an application to mount: ``app.add_subapp("/api", create_api(store))``.
 
     Routes are ``/{user_id}/tasks`` and ``/{user_id}/tasks/{task_id}`` below the mount
-    point. Without ``store``, one is opened from ``settings`` when the application
-    starts and closed when it stops.
+    point, plus the API's OpenAPI document at ``/openapi.json`` and its page at ``/docs``.
+    Without ``store``, one is opened from ``settings`` when the application starts and
+    closed when it stops.
     """
     settings = settings or Settings()
     api = web.Application(middlewares=_middlewares(settings), client_max_size=MAX_BODY_BYTES)
     api[SETTINGS] = settings
     add_task_routes(api.router)
+    add_docs_routes(api.router)
     if store is not None:
         api[STORE] = store
     else:

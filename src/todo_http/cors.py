@@ -12,7 +12,7 @@ from typing import Final
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
-from todo_http.envelope import Handler
+from todo_http.envelope import Handler, envelope_middleware
 
 __all__ = ["cors_middleware"]
 
@@ -57,7 +57,9 @@ def cors_middleware(origins: Iterable[str]) -> Middleware | None:
                 },
             )
         else:
-            response = await handler(request)
+            # Errors are turned into responses here, not only by the outer envelope, so
+            # that a browser may read them too.
+            response = await envelope_middleware(request, handler)
             response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = _EXPOSED_HEADERS
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
         response.headers.add(hdrs.VARY, hdrs.ORIGIN)

@@ -140,7 +140,13 @@ def _answer(error: TodoError, request: web.Request, request_id: str) -> web.Resp
             request_id,
             exc_info=error,
         )
+        return error_response(status, _internal_error_message(request_id))
     return error_response(status, message or str(error), details, headers)
+
+
+def _internal_error_message(request_id: str) -> str:
+    # The request id is all a client can quote to find the logged cause.
+    return f"Internal server error (request id {request_id})"
 
 
 def _request_id(request: web.Request) -> str:
@@ -165,6 +171,6 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         response = _answer(error, request, request_id)
     except Exception:
         log.exception("%s %s failed [request %s]", request.method, request.path, request_id)
-        response = error_response(500, "Internal server error")
+        response = error_response(500, _internal_error_message(request_id))
     response.headers["X-Request-ID"] = request_id
     return response

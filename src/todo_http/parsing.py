@@ -96,7 +96,10 @@ def _check_media_type(request: web.Request, accepted: frozenset[str]) -> None:
 def _problems(error: ValidationError) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     for item in error.errors(include_url=False, include_input=False):
-        field = str(item["loc"][0]) if item["loc"] else "body"
+        # A model-level error has no location; one about a single member (PATCH's
+        # ``"title": null``) names it in its context, and the contract wants it named.
+        context = item.get("ctx") or {}
+        field = str(item["loc"][0]) if item["loc"] else str(context.get("field", "body"))
         message = "is read-only" if field in _READ_ONLY else item["msg"]
         problems.append({"field": field, "message": message})
     return problems

@@ -1,0 +1,287 @@
+"""The ``todo-http`` command: ``serve`` the API, or ``migrate`` a database.
+
+The only module that reads the environment (``DATABASE_URL``, ``TODO_SECRET``,
+``TODO_CORS_ORIGINS``): everything else receives ``Settings`` and ``ServeOptions``.
+docs/configuration.md describes every option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from todo_core.engine import EngineOptions, create_engine, database_url, translate_errors
+from todo_core.migrate import head_revision, upgrade_schema
+from todo_http.logs import LOG_FORMATS, configure_logging
+from todo_http.server import (
+    ServeOptions,
+    StartupError,
+    bind_sockets,
+    run_workers,
+    serve,
+    startup_errors,
+)
+from todo_http.settings import DEFAULT_DATABASE_URL, Settings
+
+__all__ = ["main", "parser", "serve_configuration"]
+
+# scheme://host[:port] and nothing else: browsers send exactly that in Origin, so an
+# origin written with a path or a trailing slash would silently never match.
+_ORIGIN: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+")
+_MIN_SECRET_BYTES: Final = 16
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    value = _count(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError("must be at most 65535")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a finite number of seconds, at least 0")
+    return value
+
+
+def _origin(text: str) -> str:
+    origin = text.strip()
+    if _ORIGIN.fullmatch(origin) is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an origin: write scheme://host[:port], "
+            "e.g. https://app.example.com, with no path or trailing slash"
+        )
+    return origin
+
+
+def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The argument parser; defaults come from ``environ`` where an option has a variable."""
+    top = argparse.ArgumentParser(
+        prog="todo-http",
+        description="Serve the todo REST API, or create and upgrade its database schema.",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        help="postgresql://... or sqlite:///path (env DATABASE_URL; default %(default)s, "
+        "a file in the working directory)",
+    )
+    serve_command = commands.add_parser(
+        "serve",
+        parents=[database],
+        help="serve the REST API (creates or upgrades the schema first)",
+        description="Serve the REST API until SIGTERM or SIGINT, then stop gracefully.",
+    )
+    serve_command.add_argument("--host", default="127.0.0.1", help="default %(default)s")
+    serve_command.add_argument("--port", type=_port, default=8080, help="default %(default)s")
+    serve_command.add_argument(
+        "--workers",
+        type=_count(1),
+        default=1,
+        metavar="N",
+        help="serve from N processes on the one port, each with its own database pool "
+        "(default %(default)s)",
+    )
+    serve_command.add_argument(
+        "--cors-origin",
+        type=_origin,
+        action="append",
+        dest="cors_origins",
+        metavar="ORIGIN",
+        help="allow this browser origin, e.g. https://app.example.com (repeatable; "
+        "replaces env TODO_CORS_ORIGINS, a comma-separated list; default none: no CORS)",
+    )
+    serve_command.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="log lines on stderr as text or as one JSON object per line (default %(default)s)",
+    )
+    serve_command.add_argument(
+        "--shutdown-timeout",
+        type=_seconds,
+        default=ServeOptions().shutdown_timeout,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long requests in flight may take to finish "
+        "(default %(default)g)",
+    )
+    serve_command.add_argument(
+        "--keepalive-timeout",
+        type=_seconds,
+        default=ServeOptions().keepalive_timeout,
+        metavar="SECONDS",
+        help="close idle keep-alive connections after this long; keep it above a load "
+        "balancer's idle timeout (default %(default)g)",
+    )
+    serve_command.add_argument(
+        "--pool-size",
+        type=_count(1),
+        metavar="N",
+        help=f"database connections each process keeps open (default {EngineOptions().pool_size})",
+    )
+    serve_command.add_argument(
+        "--max-overflow",
+        type=_count(0),
+        metavar="N",
+        help="extra connections each process may open under load "
+        f"(default {EngineOptions().max_overflow})",
+    )
+    commands.add_parser(
+        "migrate",
+        parents=[database],
+        help="create or upgrade the database schema, then exit",
+        description="Create the schema, or upgrade it to this version's, in one transaction.",
+    )
+    return top
+
+
+def _cors_origins(given: list[str] | None, environ: Mapping[str, str]) -> tuple[str, ...]:
+    if given is not None:
+        return tuple(dict.fromkeys(given))
+    listed = [item for item in environ.get("TODO_CORS_ORIGINS", "").split(",") if item.strip()]
+    try:
+        return tuple(dict.fromkeys(_origin(item) for item in listed))
+    except argparse.ArgumentTypeError as error:
+        raise StartupError(f"TODO_CORS_ORIGINS: {error}") from None
+
+
+def _cursor_secret(environ: Mapping[str, str]) -> str | None:
+    secret = environ.get("TODO_SECRET") or None
+    # The store refuses shorter keys too (todo_core.listing.CursorCodec); checked here
+    # so that the message names the variable, before anything is bound or migrated.
+    if secret is not None and len(secret.encode()) < _MIN_SECRET_BYTES:
+        raise StartupError(
+            f"TODO_SECRET must be at least {_MIN_SECRET_BYTES} bytes; make one with "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return secret
+
+
+def serve_configuration(
+    arguments: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[Settings, ServeOptions]:
+    """What ``serve`` runs with, from its parsed ``arguments`` and the environment."""
+    store_options: dict[str, object] = {}
+    if arguments.pool_size is not None:
+        store_options["pool_size"] = arguments.pool_size
+    if arguments.max_overflow is not None:
+        store_options["max_overflow"] = arguments.max_overflow
+    settings = Settings(
+        database_url=arguments.database_url,
+        # From the environment only: a secret on the command line is visible to every
+        # user of the machine through ps.
+        cursor_secret=_cursor_secret(environ),
+        cors_origins=_cors_origins(arguments.cors_origins, environ),
+        store_options=store_options,
+    )
+    options = ServeOptions(
+        host=arguments.host,
+        port=arguments.port,
+        workers=arguments.workers,
+        shutdown_timeout=arguments.shutdown_timeout,
+        keepalive_timeout=arguments.keepalive_timeout,
+        log_format=arguments.log_format,
+    )
+    return settings, options
+
+
+def display_url(url: str) -> str:
+    """``url`` fit for logs and the terminal: any password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL at all: then it holds no password field either
+        return url
+
+
+def _in_memory(url: str) -> bool:
+    if url.startswith("memory:"):
+        return True
+    return database_url(url).database in (None, "", ":memory:")
+
+
+async def _upgrade(url: str, options: Mapping[str, object]) -> str:
+    engine = create_engine(url, EngineOptions.from_mapping(options))
+    try:
+        with translate_errors():
+            await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+    return head_revision()
+
+
+def _serve(settings: Settings, options: ServeOptions) -> int:
+    with startup_errors():
+        memory = _in_memory(settings.database_url)
+    if memory and options.workers > 1:
+        raise StartupError(
+            f"{display_url(settings.database_url)} lives inside one process: "
+            "use --workers 1, or a database file or server that the workers can share"
+        )
+    groups = bind_sockets(options.host, options.port, options.workers)
+    if options.workers == 1:
+        serve(settings, groups[0], options)
+        return 0
+    try:
+        # Once here, rather than racing in every worker.
+        with startup_errors():
+            asyncio.run(_upgrade(settings.database_url, settings.store_options))
+    except StartupError:
+        for sockets in groups:
+            for sock in sockets:
+                sock.close()
+        raise
+    return run_workers(dataclasses.replace(settings, create_schema=False), groups, options)
+
+
+def _migrate(url: str) -> int:
+    if url.startswith("memory:"):
+        raise StartupError("memory:// has no schema to migrate: name a database")
+    with startup_errors():
+        revision = asyncio.run(_upgrade(url, {}))
+    print(f"schema is at revision {revision} on {display_url(url)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for a usage error)."""
+    environ = os.environ if environ is None else environ
+    arguments = parser(environ).parse_args(argv)
+    try:
+        if arguments.command == "migrate":
+            configure_logging("text")
+            return _migrate(arguments.database_url)
+        settings, options = serve_configuration(arguments, environ)
+        configure_logging(options.log_format)
+        return _serve(settings, options)
+    except StartupError as error:
+        print(f"todo-http: error: {error}", file=sys.stderr)
+        return 1

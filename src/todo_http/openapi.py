@@ -1,0 +1,683 @@
+"""The OpenAPI 3.1 document of the contract: the one description clients, the docs page
+and the test suite all read, so it is kept here and nowhere else.
+
+Request bodies start from pydantic's JSON Schemas of ``TaskCreate``, ``TaskReplace`` and
+``TaskPatch``, so fields, required members, ``additionalProperties: false`` and strict
+types follow the models. What a validator function enforces cannot be derived from a
+model, so a few member schemas are replaced here by ones that are exactly as strict as
+the server, in both directions (schemathesis checks that schema-valid input is accepted
+*and* that schema-invalid input is rejected):
+
+``title``
+    The server strips what Python's ``str.strip()`` removes, then needs 1-200 code
+    points. ``maxLength: 200`` plus ``\\S`` would be wrong both ways: padding may make a
+    valid title longer than 200, and ECMA-262's ``\\s`` is not Python's (it lacks
+    U+001C..U+001F and U+0085 and has U+FEFF). So the schema is one pattern, "Python
+    whitespace, then 1-200 code points that start and end with something else, then
+    Python whitespace", with the whitespace class spelled out (``WHITESPACE_CLASS``) so
+    ECMA-262, Python and Rust regex engines all read it alike (a validator that counts
+    UTF-16 units rather than code points is stricter on astral characters, never
+    looser). NUL is excluded too.
+``description``
+    At most 1000 code points and no NUL.
+``TaskPatch``
+    ``title`` and ``completed`` may not be ``null`` (only ``description`` may), and a
+    patch needs at least one member (``minProperties: 1``).
+
+Everything else (paths, parameters, responses, headers, links) is written by hand from
+``contract.md``. The document is built once per process and mount point, on first use.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from typing import Any, Final
+
+import orjson
+from pydantic.json_schema import models_json_schema
+
+from todo_core import TaskCreate, TaskPatch, TaskReplace
+from todo_core.models import DESCRIPTION_MAX, TITLE_MAX, USER_ID_PATTERN
+
+__all__ = [
+    "API_PREFIX",
+    "DOCS_ASSETS",
+    "OPENAPI_VERSION",
+    "WHITESPACE_CLASS",
+    "openapi_bytes",
+    "openapi_document",
+]
+
+OPENAPI_VERSION: Final = "3.1.0"
+API_PREFIX: Final = "/api"
+
+# The characters for which str.isspace() is true (tests/http/test_openapi.py checks it).
+WHITESPACE_CLASS: Final = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_NOT_SPACE: Final = rf"[^\x00{WHITESPACE_CLASS}]"
+TITLE_PATTERN: Final = (
+    rf"^[{WHITESPACE_CLASS}]*{_NOT_SPACE}(?:[^\x00]{{0,{TITLE_MAX - 2}}}{_NOT_SPACE})?"
+    rf"[{WHITESPACE_CLASS}]*$"
+)
+STORED_TITLE_PATTERN: Final = rf"^{_NOT_SPACE}(?:[^\x00]*{_NOT_SPACE})?$"
+NO_NUL_PATTERN: Final = r"^[^\x00]*$"
+
+# The Swagger UI files /api/docs uses, with their media types.
+DOCS_ASSETS: Final = {
+    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.js": "text/javascript",
+    "favicon-32x32.png": "image/png",
+    "favicon-16x16.png": "image/png",
+}
+
+_ERRORS: Final = {
+    400: ("INVALID_JSON", "The body is not valid JSON, or not UTF-8."),
+    404: ("NOT_FOUND", "No such task for this user (a malformed task_id too), or no such route."),
+    405: ("METHOD_NOT_ALLOWED", "Known path, wrong method; `Allow` lists the right ones."),
+    412: ("PRECONDITION_FAILED", "`If-Match` does not match the task's current ETag."),
+    413: ("PAYLOAD_TOO_LARGE", "The body is over 65,536 bytes, chunked or not."),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "The body is not sent as JSON in UTF-8."),
+    422: ("VALIDATION_ERROR", "The body, path or query breaks the rules; `details` says where."),
+    500: ("INTERNAL_ERROR", "A bug; logged with the request id, never detailed here."),
+    503: ("SERVICE_UNAVAILABLE", "The database cannot be reached; retry after `Retry-After`."),
+}
+
+_DESCRIPTION: Final = """\
+Tasks that belong to users, with every response in one JSON envelope:
+`{"success": true, "data": ..., "message": ...}` (plus `meta` on lists) or
+`{"success": false, "error": {"code", "message", "details"}}`.
+
+* A task of another user is indistinguishable from one that does not exist (404).
+* Single-task responses carry a strong `ETag`; `PUT`, `PATCH` and `DELETE` honour
+  `If-Match` (412 when stale), `GET` honours `If-None-Match` (304).
+* Every response carries `X-Request-ID` (the client's when it is 1-128 characters of
+  `A-Z a-z 0-9 . _ : @ / + = -`, else one the server makes).
+* A known path with a wrong method answers 405 with `Allow`; an unknown path 404; both
+  in the error envelope. `HEAD` is served wherever `GET` is.
+* Checks run in this order and the first failing one answers: unknown route 404, wrong
+  method 405, bad `user_id` 422, malformed `task_id` 404, 413, 415, 400, body 422,
+  missing task 404, `If-Match` 412.
+* With `--cors-origin`, allowed origins get CORS headers and `OPTIONS` preflights are
+  answered 204; without it `OPTIONS` is a 405 like any other unlisted method.
+* Only this document, `/api/docs` and its assets answer outside the envelope.
+"""
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _model_schemas() -> dict[str, Any]:
+    """The input models' schemas from pydantic, with the members described above replaced."""
+    _, top = models_json_schema(
+        [(model, "validation") for model in (TaskCreate, TaskReplace, TaskPatch)],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas: dict[str, Any] = top["$defs"]
+    nullable_description = {"anyOf": [_ref("schemas", "Description"), {"type": "null"}]}
+    for name in ("TaskCreate", "TaskReplace", "TaskPatch"):
+        properties = schemas[name]["properties"]
+        if set(properties) != {"title", "description", "completed"}:  # a model changed
+            raise RuntimeError(f"update todo_http.openapi for {name}: {sorted(properties)}")
+        properties["title"] = _ref("schemas", "Title")
+        properties["description"] = {**nullable_description, "default": None}
+    patch = schemas["TaskPatch"]
+    patch["minProperties"] = 1
+    patch["properties"]["description"] = nullable_description
+    patch["properties"]["completed"] = {"type": "boolean"}
+    return schemas
+
+
+def _schemas() -> dict[str, Any]:
+    task = {
+        "type": "object",
+        "description": "A task as the server returns it.",
+        "additionalProperties": False,
+        "required": [
+            "id",
+            "user_id",
+            "title",
+            "description",
+            "completed",
+            "created_at",
+            "updated_at",
+        ],
+        "properties": {
+            "id": {
+                "type": "string",
+                "format": "uuid",
+                "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            },
+            "user_id": {"type": "string", "pattern": USER_ID_PATTERN},
+            "title": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": TITLE_MAX,
+                "pattern": STORED_TITLE_PATTERN,
+            },
+            "description": {
+                "anyOf": [_ref("schemas", "Description"), {"type": "null"}],
+            },
+            "completed": {"type": "boolean"},
+            "created_at": _ref("schemas", "Timestamp"),
+            "updated_at": _ref("schemas", "Timestamp"),
+        },
+    }
+    return {
+        **_model_schemas(),
+        "Title": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": TITLE_PATTERN,
+            "description": (
+                f"Leading and trailing whitespace (what Python's str.strip() removes) is "
+                f"stripped; then 1-{TITLE_MAX} code points. No NUL (U+0000)."
+            ),
+        },
+        "Description": {
+            "type": "string",
+            "maxLength": DESCRIPTION_MAX,
+            "pattern": NO_NUL_PATTERN,
+            "description": "Stored exactly as sent (not stripped). No NUL (U+0000).",
+        },
+        "Timestamp": {
+            "type": "string",
+            "format": "date-time",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$",
+            "description": "RFC 3339 in UTC with microseconds, ending in Z.",
+        },
+        "Task": task,
+        "TaskEnvelope": _success(_ref("schemas", "Task")),
+        "TaskListEnvelope": _success(
+            {"type": "array", "items": _ref("schemas", "Task")},
+            meta=_ref("schemas", "ListMeta"),
+        ),
+        "ListMeta": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["limit", "next_cursor"],
+            "properties": {
+                "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page; null on the last.",
+                },
+            },
+        },
+        "StatusEnvelope": _success(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["status"],
+                "properties": {"status": {"type": "string"}},
+            }
+        ),
+        "FieldProblem": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["field", "message"],
+            "properties": {
+                "field": {
+                    "type": "string",
+                    "description": "The body member, path or query parameter, or `body`.",
+                },
+                "message": {"type": "string"},
+            },
+        },
+        "ErrorEnvelope": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["success", "error"],
+            "properties": {
+                "success": {"const": False},
+                "error": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["code", "message", "details"],
+                    "properties": {
+                        "code": {"enum": [code for code, _ in _ERRORS.values()]},
+                        "message": {"type": "string"},
+                        "details": {"type": "array", "items": _ref("schemas", "FieldProblem")},
+                    },
+                },
+            },
+        },
+    }
+
+
+def _success(data: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "success": {"const": True},
+        "data": data,
+        "message": {"type": "string"},
+    }
+    if meta is not None:
+        properties["meta"] = meta
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+def _header(description: str, schema: dict[str, Any], *, required: bool) -> dict[str, Any]:
+    return {"description": description, "required": required, "schema": schema}
+
+
+def _headers() -> dict[str, Any]:
+    return {
+        "X-Request-ID": _header(
+            "The client's X-Request-ID when it is sane, else one the server made.",
+            {"type": "string", "pattern": r"^[A-Za-z0-9._:@/+=\-]{1,128}$"},
+            required=True,
+        ),
+        "ETag": _header(
+            "The task's current strong entity tag; it changes on every write.",
+            {"type": "string", "pattern": r'^"[\x21\x23-\x7e]*"$'},
+            required=True,
+        ),
+        "Location": _header(
+            "The new task's URL.", {"type": "string", "format": "uri-reference"}, required=True
+        ),
+        "Link": _header(
+            "The next page, where there is one.",
+            {"type": "string", "pattern": r'^<[^>]+>; rel="next"$'},
+            required=False,
+        ),
+        "Retry-After": _header(
+            "Seconds to wait before retrying.",
+            {"type": "string", "pattern": "^[0-9]+$"},
+            required=True,
+        ),
+        "Allow": _header(
+            "The methods this path answers.", {"type": "string", "minLength": 1}, required=True
+        ),
+    }
+
+
+def _response(
+    description: str,
+    schema: dict[str, Any] | None = None,
+    *,
+    headers: tuple[str, ...] = (),
+    media_type: str = "application/json",
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "headers": {name: _ref("headers", name) for name in ("X-Request-ID", *headers)},
+    }
+    if schema is not None:
+        response["content"] = {media_type: {"schema": schema}}
+    return response
+
+
+def _error_response(status: int, *, body: bool = True) -> dict[str, Any]:
+    """The error envelope with ``status``'s code (``body=False``: the HEAD answer)."""
+    code, description = _ERRORS[status]
+    schema = {
+        "allOf": [
+            _ref("schemas", "ErrorEnvelope"),
+            {"properties": {"error": {"properties": {"code": {"const": code}}}}},
+        ]
+    }
+    headers = {405: ("Allow",), 503: ("Retry-After",)}.get(status, ())
+    return _response(description, schema if body else None, headers=headers)
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    """References to the shared error responses; 500 can answer anything."""
+    return {str(status): _ref("responses", _ERRORS[status][0]) for status in (*statuses, 500)}
+
+
+def _parameters() -> dict[str, Any]:
+    def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "description": description, "schema": schema}
+
+    def header(name: str, description: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "header",
+            "description": description,
+            "schema": {"type": "string"},
+        }
+
+    return {
+        "UserId": {
+            "name": "user_id",
+            "in": "path",
+            "required": True,
+            "description": "The owner; matched after percent-decoding, case-sensitive.",
+            "schema": {"type": "string", "pattern": USER_ID_PATTERN},
+            "example": "alice",
+        },
+        "TaskId": {
+            "name": "task_id",
+            "in": "path",
+            "required": True,
+            "description": (
+                "A UUID in 8-4-4-4-12 hex form, any letter case. A malformed one names no "
+                "task: 404, not 422."
+            ),
+            "schema": {"type": "string", "format": "uuid"},
+            "example": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
+        },
+        "Completed": query(
+            "completed",
+            "Only tasks in this state.",
+            {"type": "string", "enum": ["true", "false"]},
+        ),
+        "Q": query(
+            "q",
+            "Case-insensitive substring (Python's str.lower()) of title or description; "
+            "`%`, `_` and `\\` are literal; empty means no filter.",
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+        ),
+        "Sort": query(
+            "sort",
+            "Order; ties are broken by id in the same direction. Titles sort by code point.",
+            {
+                "type": "string",
+                "enum": [
+                    "created_at",
+                    "-created_at",
+                    "updated_at",
+                    "-updated_at",
+                    "title",
+                    "-title",
+                ],
+                "default": "-created_at",
+            },
+        ),
+        "Limit": query(
+            "limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}
+        ),
+        "Cursor": query(
+            "cursor",
+            "The opaque `meta.next_cursor` of the previous page, valid only with the same "
+            "user_id, sort, completed and q (limit may change); anything else is a 422.",
+            {"type": "string"},
+        ),
+        "IfMatch": header(
+            "If-Match",
+            "`*` or a list of strong ETags; a stale or weak one is a 412 and changes nothing.",
+        ),
+        "IfNoneMatch": header(
+            "If-None-Match", "`*` or a list of ETags (weak comparison); a match is a 304."
+        ),
+        "XRequestId": header(
+            "X-Request-ID",
+            "Echoed when it is 1-128 characters of `A-Z a-z 0-9 . _ : @ / + = -`; any other "
+            "value is replaced by one the server makes.",
+        ),
+    }
+
+
+def _task_link(operation_id: str) -> dict[str, Any]:
+    parameters = {"user_id": "$request.path.user_id", "task_id": "$response.body#/data/id"}
+    if operation_id != "getTask":  # a conditional write, with the tag just received
+        parameters["header.If-Match"] = "$response.header.ETag"
+    return {"operationId": operation_id, "parameters": parameters}
+
+
+def _task_links(*operation_ids: str) -> dict[str, Any]:
+    return {operation_id: _task_link(operation_id) for operation_id in operation_ids}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    parameters: tuple[str, ...] = (),
+    body: dict[str, Any] | None = None,
+    tag: str = "tasks",
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        "parameters": [_ref("parameters", name) for name in (*parameters, "XRequestId")],
+        "responses": responses,
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+def _head(get: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    """The HEAD twin of a GET operation: same parameters and answers, no bodies."""
+    head = copy.deepcopy(get)
+    head["operationId"] = operation_id
+    head["summary"] = f"{get['summary']} (headers only)"
+    for status, response in head["responses"].items():
+        if "$ref" in response:  # a shared error response, which has a body
+            head["responses"][status] = _error_response(int(status), body=False)
+        else:
+            response.pop("content", None)
+            response.pop("links", None)
+    return head
+
+
+def _body(schema: str, example: dict[str, Any], *media_types: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            media_type: {"schema": _ref("schemas", schema), "example": example}
+            for media_type in media_types
+        },
+    }
+
+
+def _task_paths() -> dict[str, Any]:
+    """The task endpoints, relative to where the API is mounted."""
+    listing = _operation(
+        "listTasks",
+        "List the user's tasks, one keyset page at a time",
+        {
+            "200": _response(
+                "A page of tasks.", _ref("schemas", "TaskListEnvelope"), headers=("Link",)
+            ),
+            **_errors(422, 503),
+        },
+        parameters=("UserId", "Completed", "Q", "Sort", "Limit", "Cursor"),
+    )
+    create = _operation(
+        "createTask",
+        "Create a task",
+        {
+            "201": {
+                **_response(
+                    "The new task.", _ref("schemas", "TaskEnvelope"), headers=("ETag", "Location")
+                ),
+                "links": _task_links("getTask", "replaceTask", "patchTask", "deleteTask"),
+            },
+            **_errors(400, 413, 415, 422, 503),
+        },
+        parameters=("UserId",),
+        body=_body("TaskCreate", {"title": "Buy milk", "description": "2 l"}, "application/json"),
+    )
+    get = _operation(
+        "getTask",
+        "Get one task",
+        {
+            "200": _response("The task.", _ref("schemas", "TaskEnvelope"), headers=("ETag",)),
+            "304": _response("`If-None-Match` matched: no body.", headers=("ETag",)),
+            **_errors(404, 422, 503),
+        },
+        parameters=("UserId", "TaskId", "IfNoneMatch"),
+    )
+    written = {
+        "200": {
+            **_response("The task as written.", _ref("schemas", "TaskEnvelope"), headers=("ETag",)),
+            "links": _task_links("getTask", "patchTask", "deleteTask"),
+        },
+        **_errors(400, 404, 412, 413, 415, 422, 503),
+    }
+    replace = _operation(
+        "replaceTask",
+        "Replace a task (omitted description becomes null, omitted completed false)",
+        written,
+        parameters=("UserId", "TaskId", "IfMatch"),
+        body=_body("TaskReplace", {"title": "Buy oat milk", "completed": True}, "application/json"),
+    )
+    patch = _operation(
+        "patchTask",
+        "Change some fields of a task (JSON merge patch)",
+        copy.deepcopy(written),
+        parameters=("UserId", "TaskId", "IfMatch"),
+        body=_body(
+            "TaskPatch",
+            {"completed": True},
+            "application/json",
+            "application/merge-patch+json",
+        ),
+    )
+    delete = _operation(
+        "deleteTask",
+        "Delete a task",
+        {
+            "200": _response("The deleted task.", _ref("schemas", "TaskEnvelope")),
+            **_errors(404, 412, 422, 503),
+        },
+        parameters=("UserId", "TaskId", "IfMatch"),
+    )
+    return {
+        "/{user_id}/tasks": {
+            "get": listing,
+            "head": _head(listing, "headTasks"),
+            "post": create,
+        },
+        "/{user_id}/tasks/{task_id}": {
+            "get": get,
+            "head": _head(get, "headTask"),
+            "put": replace,
+            "patch": patch,
+            "delete": delete,
+        },
+    }
+
+
+def _get_and_head(operation_id: str, get: dict[str, Any]) -> dict[str, Any]:
+    head_id = "head" + operation_id.removeprefix("get")
+    return {"get": get, "head": _head(get, head_id)}
+
+
+def _docs_paths() -> dict[str, Any]:
+    """This document and its interactive page, relative to the API's mount point."""
+    document = _operation(
+        "getOpenApi",
+        "This OpenAPI document",
+        {
+            "200": _response(
+                "The raw document (not in the envelope).",
+                {"type": "object", "required": ["openapi", "info", "paths"]},
+            ),
+            **_errors(),
+        },
+        tag="documentation",
+    )
+    page = _operation(
+        "getDocs",
+        "An interactive page for this document; works with no internet access",
+        {"200": _response("HTML.", {"type": "string"}, media_type="text/html"), **_errors()},
+        tag="documentation",
+    )
+    asset = _operation(
+        "getDocsAsset",
+        "A file of the interactive page, served by this server",
+        {
+            "200": {
+                "description": "The file.",
+                "headers": {"X-Request-ID": _ref("headers", "X-Request-ID")},
+                "content": {
+                    media_type: {"schema": {"type": "string"}}
+                    for media_type in sorted(set(DOCS_ASSETS.values()))
+                },
+            },
+            **_errors(404),
+        },
+        tag="documentation",
+    )
+    asset["parameters"].insert(
+        0,
+        {
+            "name": "asset",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": sorted(DOCS_ASSETS)},
+        },
+    )
+    return {
+        "/openapi.json": _get_and_head("getOpenApi", document),
+        "/docs": _get_and_head("getDocs", page),
+        "/docs/static/{asset}": _get_and_head("getDocsAsset", asset),
+    }
+
+
+def _operations_paths() -> dict[str, Any]:
+    """``/healthz`` and ``/readyz``, served by the standalone application only."""
+    health = _operation(
+        "getHealth",
+        "Liveness: 200 while the process serves (no database call)",
+        {"200": _response("Alive.", _ref("schemas", "StatusEnvelope")), **_errors()},
+        tag="operations",
+    )
+    ready = _operation(
+        "getReadiness",
+        "Readiness: 200 when the database answers",
+        {"200": _response("Ready.", _ref("schemas", "StatusEnvelope")), **_errors(503)},
+        tag="operations",
+    )
+    return {
+        "/healthz": _get_and_head("getHealth", health),
+        "/readyz": _get_and_head("getReadiness", ready),
+    }
+
+
+@functools.cache
+def _build(prefix: str, standalone: bool) -> dict[str, Any]:
+    paths = {prefix + path: item for path, item in {**_task_paths(), **_docs_paths()}.items()}
+    if standalone:
+        paths.update(_operations_paths())
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "Tasks API", "version": "1.0.0", "description": _DESCRIPTION},
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "tasks", "description": "A user's tasks."},
+            {"name": "operations", "description": "Probes for process managers."},
+            {"name": "documentation", "description": "This document and its page."},
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "parameters": _parameters(),
+            "headers": _headers(),
+            "responses": {code: _error_response(status) for status, (code, _) in _ERRORS.items()},
+        },
+    }
+
+
+_PREFIX: Final = re.compile(r"(/[^/{}]+)*")
+
+
+def _check_prefix(prefix: str) -> str:
+    if _PREFIX.fullmatch(prefix) is None:
+        raise ValueError(f"not a mount point: {prefix!r}")
+    return prefix
+
+
+def openapi_document(prefix: str = API_PREFIX, *, standalone: bool = True) -> dict[str, Any]:
+    """The document for the API mounted at ``prefix`` (a copy: change it freely).
+
+    ``standalone`` adds ``/healthz`` and ``/readyz``, which only ``create_app`` serves.
+    """
+    return copy.deepcopy(_build(_check_prefix(prefix), standalone))
+
+
+@functools.cache
+def openapi_bytes(prefix: str = API_PREFIX, *, standalone: bool = True) -> bytes:
+    """The document as served at ``{prefix}/openapi.json``, encoded once."""
+    return orjson.dumps(_build(_check_prefix(prefix), standalone))

@@ -1,0 +1,209 @@
+"""Engine settings that keep the store working behind PgBouncer/Neon, pinned without a server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from todo_core import TaskCreate, open_store
+from todo_core.engine import (
+    EngineOptions,
+    create_engine,
+    database_url,
+    engine_arguments,
+    statement_timeout_sql,
+)
+from todo_core.sql import SqlTaskStore
+
+NEON_URL = "postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=require&channel_binding=require"
+
+
+def postgres_arguments(url: str, **options: Any) -> tuple[sa.URL, dict[str, Any]]:
+    return engine_arguments(database_url(url), EngineOptions(**options))
+
+
+class TestPostgresArguments:
+    def test_statement_caches_are_off(self) -> None:
+        """Both asyncpg's and SQLAlchemy's statement caches are off: unnamed statements only."""
+        _, arguments = postgres_arguments("postgresql://u@h/db")
+        assert arguments["connect_args"]["statement_cache_size"] == 0
+        assert arguments["connect_args"]["prepared_statement_cache_size"] == 0
+
+    def test_only_application_name_is_a_startup_parameter(self) -> None:
+        """server_settings carries only application_name, which Neon's pooler accepts."""
+        _, arguments = postgres_arguments("postgresql://u@h/db", application_name="worker-1")
+        assert arguments["connect_args"]["server_settings"] == {"application_name": "worker-1"}
+
+    def test_connect_timeout_is_bounded(self) -> None:
+        """The default connect timeout is at most 10 s (asyncpg's own is 60 s), and the
+        option overrides it."""
+        _, default = postgres_arguments("postgresql://u@h/db")
+        _, custom = postgres_arguments("postgresql://u@h/db", connect_timeout=2)
+        assert 0 < default["connect_args"]["timeout"] <= 10
+        assert custom["connect_args"]["timeout"] == 2
+
+    def test_commands_have_a_client_side_timeout(self) -> None:
+        """Every command has a finite client-side timeout (asyncpg's default is none)."""
+        _, arguments = postgres_arguments("postgresql://u@h/db", command_timeout=7)
+        assert arguments["connect_args"]["command_timeout"] == 7
+
+    def test_pool_is_pinged_bounded_and_recycled(self) -> None:
+        """Connections are pre-pinged, the pool is bounded with a bounded wait, and idle
+        connections are recycled before Neon's five-minute suspend."""
+        _, arguments = postgres_arguments("postgresql://u@h/db")
+        assert arguments["pool_pre_ping"] is True
+        assert arguments["pool_size"] + arguments["max_overflow"] <= 20
+        assert 0 < arguments["pool_timeout"] <= 10
+        assert 0 < arguments["pool_recycle"] < 300
+        assert "poolclass" not in arguments
+
+    def test_pool_options_pass_through(self) -> None:
+        """pool_size, max_overflow and pool_timeout given to the store reach the engine."""
+        _, arguments = postgres_arguments(
+            "postgresql://u@h/db", pool_size=2, max_overflow=0, pool_timeout=0.5
+        )
+        assert (arguments["pool_size"], arguments["max_overflow"]) == (2, 0)
+        assert arguments["pool_timeout"] == 0.5
+
+    def test_neon_url_sslmode_becomes_asyncpg_ssl(self) -> None:
+        """Neon's sslmode=require&channel_binding=require becomes ssl="require" and neither
+        libpq-only key is passed on to asyncpg."""
+        url, arguments = postgres_arguments(NEON_URL)
+        assert arguments["connect_args"]["ssl"] == "require"
+        assert "sslmode" not in url.query
+        assert "channel_binding" not in url.query
+        assert "sslmode" not in arguments["connect_args"]
+        assert "channel_binding" not in arguments["connect_args"]
+        assert (url.host, url.username, url.password, url.database) == (
+            "ep-x-pooler.neon.tech",
+            "u",
+            "p",
+            "db",
+        )
+
+    @pytest.mark.parametrize("mode", ["disable", "prefer", "require", "verify-ca", "verify-full"])
+    def test_every_sslmode_is_passed_as_ssl(self, mode: str) -> None:
+        """Any libpq sslmode is handed to asyncpg's ssl argument, which takes the same names."""
+        url, arguments = postgres_arguments(f"postgresql://u@h/db?sslmode={mode}")
+        assert arguments["connect_args"]["ssl"] == mode
+        assert dict(url.query) == {}
+
+    def test_no_sslmode_leaves_ssl_to_asyncpg(self) -> None:
+        """Without sslmode, no ssl argument is forced."""
+        _, arguments = postgres_arguments("postgresql://u@h/db")
+        assert "ssl" not in arguments["connect_args"]
+
+    def test_repeated_sslmode_is_refused(self) -> None:
+        """A URL naming sslmode twice is ambiguous and a ValueError."""
+        with pytest.raises(ValueError, match="sslmode"):
+            postgres_arguments("postgresql://u@h/db?sslmode=require&sslmode=disable")
+
+    async def test_engine_uses_asyncpg(self) -> None:
+        """The engine built for a postgresql:// URL runs on asyncpg (no connection needed)."""
+        engine = create_engine("postgresql://u@h/db")
+        try:
+            assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "asyncpg")
+            timeout = statement_timeout_sql(engine, EngineOptions(statement_timeout=0.2))
+            assert timeout is not None
+            assert str(timeout) == "SET LOCAL statement_timeout = 200"
+        finally:
+            await engine.dispose()
+
+
+class TestDatabaseUrl:
+    @pytest.mark.parametrize(
+        "url",
+        ["postgres://u@h/db", "postgresql://u@h/db", "postgresql+asyncpg://u@h/db"],
+    )
+    def test_postgres_urls_use_asyncpg(self, url: str) -> None:
+        """postgres://, postgresql:// and postgresql+asyncpg:// all mean asyncpg."""
+        parsed = database_url(url)
+        assert parsed.drivername == "postgresql+asyncpg"
+        assert (parsed.host, parsed.database) == ("h", "db")
+
+    @pytest.mark.parametrize(
+        ("url", "database"),
+        [
+            ("sqlite:///x", "x"),
+            ("sqlite:////abs/path/tasks.db", "/abs/path/tasks.db"),
+            ("sqlite+aiosqlite:///x", "x"),
+            (":memory:", ":memory:"),
+        ],
+    )
+    def test_sqlite_urls_use_aiosqlite(self, url: str, database: str) -> None:
+        """sqlite:///, sqlite+aiosqlite:/// and :memory: all mean aiosqlite."""
+        parsed = database_url(url)
+        assert parsed.drivername == "sqlite+aiosqlite"
+        assert parsed.database == database
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "mysql://u@h/db",
+            "postgresql+psycopg://u@h/db",
+            "postgresql+psycopg2://u@h/db",
+            "sqlite+pysqlite:///x",
+            "oracle://u@h/db",
+            "not a url",
+            "",
+        ],
+    )
+    def test_other_urls_are_refused(self, url: str) -> None:
+        """Other databases and drivers are a ValueError, not a late driver failure."""
+        with pytest.raises(ValueError):  # noqa: PT011 - the message is not the contract
+            database_url(url)
+
+
+class TestStoreOptions:
+    @pytest.mark.parametrize("url", ["sqlite:///{tmp}/tasks.db", "postgresql://u@h/db"])
+    async def test_unknown_option_is_refused(self, url: str, tmp_path: Path) -> None:
+        """An option a store does not know is a ValueError naming it, before connecting."""
+        with pytest.raises(ValueError, match="pool_sise"):
+            async with open_store(url.format(tmp=tmp_path), pool_sise=3):
+                pass  # pragma: no cover
+
+    async def test_memory_store_refuses_engine_options(self) -> None:
+        """The memory store has no engine: engine options are a ValueError."""
+        with pytest.raises(ValueError, match="pool_size"):
+            async with open_store("memory://", pool_size=3):
+                pass  # pragma: no cover
+
+    async def test_unsupported_url_is_refused(self) -> None:
+        """open_store refuses an unsupported URL with ValueError."""
+        with pytest.raises(ValueError, match="mysql"):
+            async with open_store("mysql://u@h/db"):
+                pass  # pragma: no cover
+
+
+class TestSqlite:
+    def test_lock_wait_follows_statement_timeout(self) -> None:
+        """SQLite's busy timeout is the store's statement_timeout."""
+        _, arguments = engine_arguments(
+            database_url("sqlite:///x.db"), EngineOptions(statement_timeout=1.5)
+        )
+        assert arguments["connect_args"] == {"timeout": 1.5}
+
+    async def test_file_database_runs_in_wal_mode_with_full_sync(self, tmp_path: Path) -> None:
+        """A file store uses WAL (readers beside a writer) and synchronous=FULL (an
+        acknowledged write survives a power cut)."""
+        async with open_store(f"sqlite:///{tmp_path / 'tasks.db'}", create_schema=True) as store:
+            assert isinstance(store, SqlTaskStore)
+            async with store.engine.connect() as connection:
+                journal = await connection.scalar(sa.text("PRAGMA journal_mode"))
+                synchronous = await connection.scalar(sa.text("PRAGMA synchronous"))
+        assert journal == "wal"
+        assert synchronous == 2  # FULL
+
+    async def test_in_memory_database_is_one_shared_connection(self) -> None:
+        """:memory: keeps its tasks across calls, concurrent ones included: every call
+        uses the one connection that holds the database."""
+        async with open_store(":memory:", create_schema=True) as store:
+            created = await asyncio.gather(
+                *(store.create("alice", TaskCreate(title=str(n))) for n in range(10))
+            )
+            assert len((await store.list("alice")).items) == 10
+            assert await store.get("alice", created[0].id) == created[0]

@@ -1,0 +1,435 @@
+"""How stores fail: unreachable or slow databases, exhausted pools, and error translation."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from tests.backends import open_backend, postgres_url
+from tests.helpers import SQL_BACKENDS, fresh_postgres_database
+from todo_core import (
+    PreconditionFailed,
+    StoreError,
+    StoreUnavailable,
+    TaskCreate,
+    TaskNotFound,
+    open_store,
+)
+from todo_core.engine import create_engine, database_url, translate_errors
+from todo_core.sql import SqlTaskStore
+
+
+def unused_port() -> int:
+    """A loopback port that was just bound and released, so nothing listens on it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def open_and_ping(url: str, **options: object) -> None:
+    async with open_store(url, **options) as store:  # type: ignore[arg-type]
+        await store.ping()
+
+
+async def aiosqlite_threads_finished() -> None:
+    """Wait for aiosqlite's worker threads to end.
+
+    After a failed connect, aiosqlite (0.22) queues the stop of its worker thread without
+    waiting for it; if the test's event loop closes first, the thread dies with "Event
+    loop is closed", which pytest reports against a later test.
+    """
+    for _ in range(500):
+        names = [thread.name for thread in threading.enumerate()]
+        if not any("_connection_worker_thread" in name for name in names):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("aiosqlite worker threads did not stop")
+
+
+@pytest.fixture(name="silent_port")
+async def _silent_port() -> AsyncIterator[int]:
+    """A port where a server accepts connections and never says a word."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+
+
+@pytest.fixture(name="sql_backend", params=SQL_BACKENDS)
+def _sql_backend(request: pytest.FixtureRequest) -> str:
+    """Each SQL backend in turn."""
+    name: str = request.param
+    return name
+
+
+class TestUnreachableDatabase:
+    @pytest.mark.parametrize("create_schema", [False, True])
+    async def test_closed_port(self, create_schema: bool) -> None:
+        """A refused connection is StoreUnavailable, quickly, and the password is not in it."""
+        url = "postgresql://postgres:s3cret-word@127.0.0.1:1/test"
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as info:
+            await open_and_ping(url, create_schema=create_schema, connect_timeout=2)
+        assert time.monotonic() - started < 3
+        assert "s3cret" not in str(info.value)
+
+    async def test_port_that_was_just_closed(self) -> None:
+        """A port with no listener is StoreUnavailable within the connect timeout."""
+        url = f"postgresql://postgres@127.0.0.1:{unused_port()}/test"
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await open_and_ping(url, connect_timeout=2)
+        assert time.monotonic() - started < 3
+
+    async def test_server_that_never_answers(self, silent_port: int) -> None:
+        """A server that accepts but stays silent is StoreUnavailable after connect_timeout."""
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await open_and_ping(
+                f"postgresql://postgres@127.0.0.1:{silent_port}/test", connect_timeout=1
+            )
+        assert time.monotonic() - started < 2
+
+    @pytest.mark.parametrize("create_schema", [False, True])
+    async def test_sqlite_file_in_a_missing_directory(
+        self, tmp_path: Path, create_schema: bool
+    ) -> None:
+        """An SQLite path that cannot be opened is a StoreError, not a raw sqlite3 error."""
+        url = f"sqlite:///{tmp_path / 'missing' / 'dir' / 'tasks.db'}"
+        with pytest.raises(StoreError):
+            await open_and_ping(url, create_schema=create_schema)
+        assert not (tmp_path / "missing").exists()
+        await aiosqlite_threads_finished()
+
+
+class TestOutage:
+    @pytest.mark.postgres
+    async def test_store_recovers_when_the_database_returns(self) -> None:
+        """While the database is unreachable every call is StoreUnavailable; once it is
+        back, the same store works again without being reopened."""
+        target = database_url(postgres_url())
+        proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+        await proxy.start()
+        url = target.set(host="127.0.0.1", port=proxy.port)
+        try:
+            async with open_store(
+                url.render_as_string(hide_password=False), create_schema=True, connect_timeout=2
+            ) as store:
+                user = f"outage-{uuid4().hex[:8]}"
+                task = await store.create(user, TaskCreate(title="before"))
+                await proxy.stop()
+                for call in (store.get(user, task.id), store.list(user), store.ping()):
+                    with pytest.raises(StoreUnavailable):
+                        await call
+                await proxy.start()
+                assert await store.get(user, task.id) == task
+                await store.delete(user, task.id)
+        finally:
+            await proxy.stop()
+
+
+class TcpProxy:
+    """Forwards a loopback port to the database; stopping it cuts every connection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+        self.pipes: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+        await asyncio.gather(*self.pipes, return_exceptions=True)
+        await self.server.wait_closed()
+        self.server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        self.writers += [writer, upstream_writer]
+        pipes = [
+            asyncio.create_task(self._pipe(reader, upstream_writer)),
+            asyncio.create_task(self._pipe(upstream_reader, writer)),
+        ]
+        self.pipes.update(pipes)
+        for pipe in pipes:
+            pipe.add_done_callback(self.pipes.discard)
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+
+class TestUnmigratedDatabase:
+    async def test_sqlite(self, tmp_path: Path) -> None:
+        """Opening an empty SQLite database without create_schema says to run the migration,
+        and leaves the database untouched."""
+        path = tmp_path / "empty.db"
+        with pytest.raises(StoreError, match="todo-http migrate") as info:
+            await open_and_ping(f"sqlite:///{path}")
+        assert not isinstance(info.value, StoreUnavailable)
+        with sqlite3.connect(path) as connection:
+            tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+        connection.close()
+        assert tables == []
+
+    @pytest.mark.postgres
+    async def test_postgresql(self) -> None:
+        """Opening an empty PostgreSQL database without create_schema says to run the
+        migration, and creates nothing."""
+        async with fresh_postgres_database() as url:
+            with pytest.raises(StoreError, match="todo-http migrate") as info:
+                await open_and_ping(url)
+            assert not isinstance(info.value, StoreUnavailable)
+            engine = create_engine(url)
+            try:
+                async with engine.connect() as connection:
+                    tables = await connection.scalar(
+                        sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+                    )
+            finally:
+                await engine.dispose()
+            assert tables == 0
+
+
+@pytest.mark.postgres
+class TestPostgresTimeouts:
+    async def test_statement_timeout(self) -> None:
+        """A statement over statement_timeout is StoreUnavailable; the store still works."""
+        async with open_store(postgres_url(), create_schema=True, statement_timeout=0.2) as store:
+            assert isinstance(store, SqlTaskStore)
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                async with store._transaction() as connection:
+                    await connection.execute(sa.text("SELECT pg_sleep(1)"))
+            assert time.monotonic() - started < 0.9
+            user = f"timeout-{uuid4().hex[:8]}"
+            task = await store.create(user, TaskCreate(title="after"))
+            assert await store.get(user, task.id) == task
+            await store.delete(user, task.id)
+
+    async def test_statement_timeout_is_set_per_transaction(self) -> None:
+        """The timeout applies inside store transactions and does not leak to the session
+        (SET LOCAL: safe through PgBouncer in transaction mode)."""
+        async with open_store(
+            postgres_url(), create_schema=True, statement_timeout=0.25, pool_size=1, max_overflow=0
+        ) as store:
+            assert isinstance(store, SqlTaskStore)
+            async with store._transaction() as connection:
+                inside = await connection.scalar(sa.text("SHOW statement_timeout"))
+            async with store.engine.connect() as connection:
+                outside = await connection.scalar(sa.text("SHOW statement_timeout"))
+        assert inside == "250ms"
+        assert outside == "0"
+
+    async def test_command_timeout_backstop(self) -> None:
+        """The client-side command_timeout also ends a slow statement with StoreUnavailable,
+        and the store keeps working."""
+        async with open_store(
+            postgres_url(), create_schema=True, statement_timeout=10, command_timeout=0.3
+        ) as store:
+            assert isinstance(store, SqlTaskStore)
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                async with store._transaction() as connection:
+                    await connection.execute(sa.text("SELECT pg_sleep(2)"))
+            assert time.monotonic() - started < 1.5
+            await store.ping()
+            with pytest.raises(TaskNotFound):
+                await store.get("alice", uuid4())
+
+
+class TestSqliteLocks:
+    async def test_write_lock_wait_is_bounded(self, tmp_path: Path) -> None:
+        """A write blocked by another writer for longer than statement_timeout is
+        StoreUnavailable; reads still work meanwhile (WAL) and writes resume after."""
+        path = tmp_path / "tasks.db"
+        async with open_store(f"sqlite:///{path}", create_schema=True, statement_timeout=0.2) as s:
+            task = await s.create("alice", TaskCreate(title="t"))
+            blocker = sqlite3.connect(path, isolation_level=None)
+            try:
+                blocker.execute("BEGIN IMMEDIATE")
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable):
+                    await s.create("alice", TaskCreate(title="blocked"))
+                assert time.monotonic() - started < 2
+                assert await s.get("alice", task.id) == task
+                blocker.execute("ROLLBACK")
+            finally:
+                blocker.close()
+            await s.create("alice", TaskCreate(title="after"))
+            assert len((await s.list("alice")).items) == 2
+
+
+class TestPoolExhaustion:
+    async def test_waiting_for_a_connection_is_bounded(
+        self, sql_backend: str, tmp_path: Path
+    ) -> None:
+        """With every pooled connection busy, a call is StoreUnavailable after pool_timeout;
+        once the connection is back, calls succeed."""
+        async with open_backend(
+            sql_backend, tmp_path, pool_size=1, max_overflow=0, pool_timeout=0.5
+        ) as store:
+            assert isinstance(store, SqlTaskStore)
+            async with store.engine.connect() as held:
+                await held.execute(sa.select(1))
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable):
+                    await store.get("alice", uuid4())
+                assert time.monotonic() - started < 1.2
+            with pytest.raises(TaskNotFound):
+                await store.get("alice", uuid4())
+
+
+class _DriverError(Exception):
+    """Stands in for a driver exception carrying a PostgreSQL SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"secret driver detail {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def translated(error: BaseException) -> BaseException:
+    """What ``translate_errors`` lets out when ``error`` is raised inside it."""
+    try:
+        with translate_errors():
+            raise error
+    except BaseException as result:  # CancelledError included on purpose
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def sqlite_error(code: int, cls: type[sqlite3.Error] = sqlite3.OperationalError) -> sqlite3.Error:
+    error = cls(f"sqlite says {code}")
+    error.sqlite_errorcode = code
+    return error
+
+
+def dbapi_error(orig: BaseException, *, invalidated: bool = False) -> exc.DBAPIError:
+    statement, parameters = "SELECT secret_sql FROM tasks", {"p": "secret_param"}
+    return exc.DBAPIError(statement, parameters, orig, connection_invalidated=invalidated)
+
+
+class TestTranslateErrors:
+    @pytest.mark.parametrize(
+        "sqlstate", ["57014", "08006", "08001", "53300", "40001", "40P01", "57P01"]
+    )
+    def test_transient_sqlstates_are_unavailable(self, sqlstate: str) -> None:
+        """Timeouts, lost connections, exhausted resources and serialization failures are
+        StoreUnavailable, with the driver error chained."""
+        error = dbapi_error(_DriverError(sqlstate))
+        result = translated(error)
+        assert isinstance(result, StoreUnavailable)
+        assert result.__cause__ is error
+
+    @pytest.mark.parametrize("sqlstate", ["22021", "23505", "22P05", "42P01", "26000"])
+    def test_other_sqlstates_are_store_errors(self, sqlstate: str) -> None:
+        """Data, constraint and schema errors are StoreError but not StoreUnavailable."""
+        result = translated(dbapi_error(_DriverError(sqlstate)))
+        assert isinstance(result, StoreError)
+        assert not isinstance(result, StoreUnavailable)
+
+    def test_invalidated_connection_is_unavailable(self) -> None:
+        """Any error that invalidated the connection is StoreUnavailable."""
+        result = translated(dbapi_error(_DriverError("42000"), invalidated=True))
+        assert isinstance(result, StoreUnavailable)
+
+    def test_messages_hide_sql_parameters_and_driver_text(self) -> None:
+        """The translated message names the error type and SQLSTATE, nothing else."""
+        result = translated(dbapi_error(_DriverError("22021")))
+        assert "secret" not in str(result)
+        assert "22021" in str(result)
+
+    @pytest.mark.parametrize("code", [5, 6, 517, 261, 14, 10])
+    @pytest.mark.parametrize("wrapped", [False, True])
+    def test_sqlite_busy_and_io_codes_are_unavailable(self, code: int, wrapped: bool) -> None:
+        """SQLite BUSY (also extended codes), LOCKED, CANTOPEN and IOERR are StoreUnavailable."""
+        error: BaseException = sqlite_error(code)
+        if wrapped:
+            error = exc.OperationalError("UPDATE tasks", {}, error)
+        assert isinstance(translated(error), StoreUnavailable)
+
+    @pytest.mark.parametrize("code", [1, 19, 2067])
+    def test_other_sqlite_codes_are_store_errors(self, code: int) -> None:
+        """SQLite generic and constraint errors are StoreError but not StoreUnavailable."""
+        result = translated(exc.IntegrityError("INSERT", {}, sqlite_error(code)))
+        assert isinstance(result, StoreError)
+        assert not isinstance(result, StoreUnavailable)
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            ConnectionRefusedError(111, "Connection refused"),
+            ConnectionResetError(),
+            TimeoutError(),
+            OSError(113, "No route to host"),
+            exc.TimeoutError("QueuePool limit of size 1 overflow 0 reached"),
+            asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+            asyncpg.exceptions.TooManyConnectionsError("too many clients"),
+            asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+            asyncpg.InterfaceError("cannot perform operation: connection is closed"),
+        ],
+        ids=type,
+    )
+    def test_raw_connection_failures_are_unavailable(self, error: BaseException) -> None:
+        """Failures raised past SQLAlchemy (refused, reset, timeouts, pool, asyncpg's own)
+        are StoreUnavailable."""
+        assert isinstance(translated(error), StoreUnavailable)
+
+    def test_raw_permanent_driver_error_is_a_store_error(self) -> None:
+        """A raw asyncpg error with a non-transient SQLSTATE is StoreError."""
+        result = translated(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+        assert isinstance(result, StoreError)
+        assert not isinstance(result, StoreUnavailable)
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            asyncio.CancelledError(),
+            ValueError("unrelated"),
+            KeyError("x"),
+            TaskNotFound(uuid4()),
+            PreconditionFailed(uuid4(), 3),
+        ],
+        ids=type,
+    )
+    def test_other_exceptions_pass_through_untouched(self, error: BaseException) -> None:
+        """Cancellation, unrelated bugs and todo_core's own errors are not translated."""
+        assert translated(error) is error

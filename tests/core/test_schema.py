@@ -1,0 +1,226 @@
+"""The shipped migrations build exactly the schema the code uses, on fresh databases."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.helpers import ALICE, SQL_BACKENDS, fresh_postgres_database, walk
+from todo_core import ListQuery, TaskCreate, open_store
+from todo_core.engine import create_engine
+from todo_core.migrate import current_revision, head_revision, upgrade_schema
+from todo_core.schema import metadata
+
+
+@pytest.fixture(name="empty_url", params=SQL_BACKENDS)
+async def _empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a new, empty database of each SQL backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'schema.db'}"
+    else:
+        async with fresh_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture(name="engine")
+async def _engine(empty_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine with this package's settings on the empty database."""
+    engine = create_engine(empty_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Alembic pointed at the migrations shipped inside the installed package."""
+    config = Config()
+    config.set_main_option("script_location", str(files("todo_core") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def schema_differences(engine: AsyncEngine, target: sa.MetaData = metadata) -> list[Any]:
+    """What alembic autogenerate would change to make the database match ``target``."""
+
+    def compare(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, target))
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(compare)
+
+
+async def cursor_secret(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        value = await connection.scalar(
+            sa.text("SELECT value FROM todo_settings WHERE name = 'cursor_secret'")
+        )
+    return None if value is None else str(value)
+
+
+async def table_names(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    return set(names)
+
+
+class TestMigratedSchema:
+    async def test_matches_the_metadata(self, engine: AsyncEngine) -> None:
+        """After migration the database has exactly the tables, columns, types, indexes
+        and keys of todo_core.schema (alembic compare_metadata, types included)."""
+        await upgrade_schema(engine)
+        assert await schema_differences(engine) == []
+        assert await current_revision(engine) == head_revision()
+
+    async def test_comparison_notices_drift(self, engine: AsyncEngine) -> None:
+        """The comparison above is not vacuous: a changed column type is reported."""
+        await upgrade_schema(engine)
+        drifted = sa.MetaData()
+        for table in metadata.tables.values():
+            table.to_metadata(drifted)
+        drifted.tables["tasks"].c.version.type = sa.BigInteger()
+        differences = await schema_differences(engine, drifted)
+        assert len(differences) == 1
+        assert "version" in repr(differences)
+
+    async def test_has_a_cursor_secret(self, engine: AsyncEngine) -> None:
+        """The migration stores a random 256-bit cursor secret in the database."""
+        await upgrade_schema(engine)
+        secret = await cursor_secret(engine)
+        assert secret is not None
+        assert len(bytes.fromhex(secret)) == 32
+
+    async def test_each_database_gets_its_own_secret(self, tmp_path: Path) -> None:
+        """Two databases never share a cursor secret: it is generated, not shipped."""
+        secrets = []
+        for name in ("one.db", "two.db"):
+            engine = create_engine(f"sqlite:///{tmp_path / name}")
+            try:
+                await upgrade_schema(engine)
+                secrets.append(await cursor_secret(engine))
+            finally:
+                await engine.dispose()
+        assert secrets[0] != secrets[1]
+
+    async def test_upgrade_is_idempotent(self, empty_url: str, engine: AsyncEngine) -> None:
+        """Upgrading a current database changes nothing: same revision, same secret, and
+        its tasks are kept."""
+        async with open_store(empty_url, create_schema=True) as store:
+            task = await store.create(ALICE, TaskCreate(title="kept"))
+        secret = await cursor_secret(engine)
+        await upgrade_schema(engine)
+        await upgrade_schema(engine)
+        assert await current_revision(engine) == head_revision()
+        assert await cursor_secret(engine) == secret
+        assert await schema_differences(engine) == []
+        async with open_store(empty_url, create_schema=True) as store:
+            assert await store.get(ALICE, task.id) == task
+
+    async def test_downgrade_to_base_then_upgrade(self, engine: AsyncEngine) -> None:
+        """Every migration can be undone, and the schema rebuilt from nothing."""
+        await upgrade_schema(engine)
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+        assert await current_revision(engine) is None
+        assert await table_names(engine) <= {"alembic_version"}
+        await upgrade_schema(engine)
+        assert await schema_differences(engine) == []
+        assert await cursor_secret(engine) is not None
+
+    async def test_cursors_survive_a_restart(self, empty_url: str) -> None:
+        """A cursor issued before the store is closed is valid after it is reopened."""
+        async with open_store(empty_url, create_schema=True) as store:
+            for title in "abcd":
+                await store.create(ALICE, TaskCreate(title=title))
+            first = await store.list(ALICE, ListQuery(sort="title", limit=2))
+        follow = ListQuery(sort="title", limit=2, cursor=first.next_cursor)
+        for create_schema in (False, True):
+            async with open_store(empty_url, create_schema=create_schema) as store:
+                rest = await walk(store, ALICE, follow)
+            assert [task.title for task in rest] == ["c", "d"]
+
+
+@pytest.mark.postgres
+class TestPostgresSchema:
+    async def test_title_collation_is_c(self) -> None:
+        """PostgreSQL compares titles with the "C" collation (code point order)."""
+        async with fresh_postgres_database() as url:
+            engine = create_engine(url)
+            try:
+                await upgrade_schema(engine)
+                async with engine.connect() as connection:
+                    collation = await connection.scalar(
+                        sa.text(
+                            "SELECT collation_name FROM information_schema.columns"
+                            " WHERE table_name = 'tasks' AND column_name = 'title'"
+                        )
+                    )
+            finally:
+                await engine.dispose()
+        assert collation == "C"
+
+    async def test_titles_sort_by_code_point_in_a_natural_language_database(self) -> None:
+        """Even where the database's default collation is en-US, titles sort by code point
+        and q still matches by Python lower-casing."""
+        options = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        async with (
+            fresh_postgres_database(options) as url,
+            open_store(url, create_schema=True) as store,
+        ):
+            for title in ("\U0001f600", "a", "\u00e9", "B", "Straße", "STRASSE"):
+                await store.create(ALICE, TaskCreate(title=title))
+            titles = [task.title for task in await walk(store, ALICE, ListQuery(sort="title"))]
+            found = {task.title for task in await walk(store, ALICE, ListQuery(q="strasse"))}
+        assert titles == ["B", "STRASSE", "Straße", "a", "\u00e9", "\U0001f600"]
+        assert found == {"STRASSE"}
+
+    async def test_concurrent_migrations_are_serialised(self) -> None:
+        """Several processes migrating one database at once all succeed, and the database
+        ends with one schema and one secret."""
+        # Each worker imports first, then all start migrating at the same instant.
+        script = (
+            "import asyncio, sys, time\n"
+            "from todo_core.engine import create_engine\n"
+            "from todo_core.migrate import upgrade_schema\n"
+            "async def main():\n"
+            "    engine = create_engine(sys.argv[1])\n"
+            "    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+            "    try:\n"
+            "        await upgrade_schema(engine)\n"
+            "    finally:\n"
+            "        await engine.dispose()\n"
+            "asyncio.run(main())\n"
+        )
+        async with fresh_postgres_database() as url:
+            start = str(time.time() + 2.5)
+            workers = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", script, url, start, stderr=asyncio.subprocess.PIPE
+                )
+                for _ in range(3)
+            ]
+            outcomes = [await worker.communicate() for worker in workers]
+            assert [worker.returncode for worker in workers] == [0, 0, 0], outcomes
+            engine = create_engine(url)
+            try:
+                assert await schema_differences(engine) == []
+                async with engine.connect() as connection:
+                    secrets = await connection.scalar(sa.text("SELECT count(*) FROM todo_settings"))
+                assert secrets == 1
+            finally:
+                await engine.dispose()

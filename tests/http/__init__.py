@@ -1,0 +1,1 @@
+"""Tests of todo_http: the REST contract over aiohttp's test client."""

@@ -1,0 +1,43 @@
+"""Fixtures: the app over each backend, and over a CORS configuration."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from pytest_aiohttp import AiohttpClient
+
+from tests.http.support import ORIGIN, ApiClient, ClientFactory
+from todo_core import TaskStore
+from todo_http import Settings, create_app
+
+
+@pytest.fixture
+async def serve(aiohttp_client: AiohttpClient) -> AsyncIterator[ClientFactory]:
+    """Serves ``create_app(store, settings=...)`` and returns an ``ApiClient`` for it.
+
+    At teardown, fails the test if any reply could not be checked against the document.
+    """
+    clients: list[ApiClient] = []
+
+    async def factory(store: TaskStore, settings: Settings | None = None) -> ApiClient:
+        client = ApiClient(await aiohttp_client(create_app(store, settings=settings)))
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        if client.check.unchecked:
+            pytest.fail(f"{client.check.problem} ({len(client.check.unchecked)} replies unchecked)")
+
+
+@pytest.fixture
+async def client(store: TaskStore, serve: ClientFactory) -> ApiClient:
+    """The app over an empty store of each backend in turn."""
+    return await serve(store)
+
+
+@pytest.fixture
+async def cors_client(store: TaskStore, serve: ClientFactory) -> ApiClient:
+    """The app with ``ORIGIN`` as its one allowed CORS origin."""
+    return await serve(store, Settings(cors_origins=(ORIGIN,)))

@@ -1,0 +1,126 @@
+"""docs/embedding.md's examples, run: each ```python block starting ``# file: NAME.py``
+is written out as that module and exercised the way the page says to use it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+import pytest
+from pytest_aiohttp import AiohttpClient
+
+from tests.http.process import free_port
+from todo_core import open_store
+
+EMBEDDING = Path(__file__).resolve().parents[2] / "docs" / "embedding.md"
+_FILE_BLOCK = re.compile(r"^```python\n# file: (\w+)\.py\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
+
+Importer = Callable[[str], Any]
+
+
+def example_files() -> dict[str, str]:
+    """Module name -> source of every example module on the page."""
+    return dict(_FILE_BLOCK.findall(EMBEDDING.read_text(encoding="utf-8")))
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Importer]:
+    """Imports an example module by name; the working directory is a fresh one."""
+    sources = tmp_path / "examples"
+    sources.mkdir()
+    for name, source in example_files().items():
+        (sources / f"{name}.py").write_text(source, encoding="utf-8")
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.syspath_prepend(str(sources))
+
+    def load(name: str) -> ModuleType:
+        return importlib.import_module(name)
+
+    yield load
+    for name in example_files():
+        sys.modules.pop(name, None)
+
+
+def test_the_page_has_the_examples_this_file_runs() -> None:
+    assert set(example_files()) == {
+        "mounted",
+        "own_store",
+        "standalone",
+        "service",
+        "counting",
+        "test_counting",
+    }
+
+
+async def test_mounted(example: Importer, aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(example("mounted").build_app())
+    assert await (await client.get("/")).text() == "my application"
+    created = await client.post("/todo/alice/tasks", json={"title": "x"})
+    assert created.status == 201
+    assert created.headers["Location"].startswith("/todo/alice/tasks/")
+    document = await (await client.get("/todo/openapi.json")).json()
+    assert "/todo/{user_id}/tasks" in document["paths"]
+    assert (await client.get("/todo/docs")).status == 200
+    missing = await client.get("/todo/nothing/here/at/all")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["code"] == "NOT_FOUND"
+    preflight = await client.options(
+        "/todo/alice/tasks",
+        headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status == 204
+
+
+async def test_own_store(example: Importer) -> None:
+    module = example("own_store")
+    port = free_port()
+    async with open_store("sqlite:///tasks.db", create_schema=True) as store:
+        stop = asyncio.Event()
+        server = asyncio.create_task(module.serve(store, port, stop))
+        try:
+            async with aiohttp.ClientSession() as session:
+                url = f"http://127.0.0.1:{port}/todo/alice/tasks"
+                for _ in range(100):
+                    try:
+                        async with session.post(url, json={"title": "x"}) as response:
+                            assert response.status == 201
+                            break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+                else:
+                    pytest.fail("the example never served")
+        finally:
+            stop.set()
+            await server
+        assert len((await store.list("alice")).items) == 1  # still open after the server
+
+
+async def test_standalone(example: Importer, aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(example("standalone").build_app())
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    assert (await client.post("/api/alice/tasks", json={"title": "x"})).status == 201
+
+
+async def test_service(
+    example: Importer, aiohttp_client: AiohttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "sqlite:///service.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    async with open_store(url, create_schema=True):  # what `todo-http migrate` does
+        pass
+    client = await aiohttp_client(await example("service").app_factory())
+    assert (await client.post("/api/alice/tasks", json={"title": "x"})).status == 201
+
+
+async def test_counting(example: Importer, aiohttp_client: AiohttpClient) -> None:
+    await example("test_counting").test_writes_are_counted(aiohttp_client)

@@ -1,0 +1,271 @@
+"""The OpenAPI document and the docs page: valid OpenAPI 3.1, in step with the router,
+truthful about the input rules, and usable with no internet access.
+
+The document's request schemas must accept exactly what the server accepts (schemathesis
+tests both directions); the server's rules live in pydantic validators, so the
+equivalence is checked here, against the models, over generated strings.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from html.parser import HTMLParser
+from typing import Any, Final
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.web_urldispatcher import PrefixedSubAppResource
+from hypothesis import example, given
+from hypothesis import strategies as st
+from openapi_spec_validator import OpenAPIV31SpecValidator
+from pydantic import ValidationError
+from pytest_aiohttp import AiohttpClient
+from swagger_ui_bundle import swagger_ui_path
+from yarl import URL
+
+from tests.http.schema_check import check_response, component_validator
+from todo_core import MemoryTaskStore, TaskCreate, TaskPatch
+from todo_http import create_api, create_app
+from todo_http.openapi import WHITESPACE_CLASS, openapi_document
+
+DOCUMENT = openapi_document()
+METHODS = {"get", "head", "post", "put", "patch", "delete", "options", "trace"}
+PYTHON_WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+
+def routes(app: web.Application) -> set[tuple[str, str]]:
+    """(method, path template) of every route of ``app`` and its sub-applications."""
+    found: set[tuple[str, str]] = set()
+    for resource in app.router.resources():
+        if isinstance(resource, PrefixedSubAppResource):
+            found |= routes(resource.get_info()["app"])
+        else:
+            found |= {(route.method, resource.canonical) for route in resource}
+    return found
+
+
+def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+
+
+def accepts(model: type[TaskCreate | TaskPatch], body: dict[str, Any]) -> bool:
+    try:
+        model.model_validate(body)
+    except ValidationError:
+        return False
+    return True
+
+
+class TestDocument:
+    async def test_is_served_as_valid_openapi_3_1(self, aiohttp_client: AiohttpClient) -> None:
+        client = await aiohttp_client(create_app(MemoryTaskStore()))
+        async with client.get("/api/openapi.json") as response:
+            assert response.status == 200
+            assert response.content_type == "application/json"
+            assert "X-Request-ID" in response.headers
+            served = orjson.loads(await response.read())
+        assert served == DOCUMENT
+        assert served["openapi"].startswith("3.1.")
+        OpenAPIV31SpecValidator(served).validate()
+
+    def test_lists_exactly_the_routes_of_the_standalone_app(self) -> None:
+        assert operations(DOCUMENT) == routes(create_app(MemoryTaskStore()))
+
+    async def test_follows_the_mount_point_of_an_embedded_api(
+        self, aiohttp_client: AiohttpClient
+    ) -> None:
+        """Mounted by someone else's app, the API describes itself at its own prefix."""
+        app = web.Application()
+        app.add_subapp("/todo/v1", create_api(MemoryTaskStore()))
+        client = await aiohttp_client(app)
+        async with client.get("/todo/v1/openapi.json") as response:
+            assert response.status == 200
+            served = orjson.loads(await response.read())
+        OpenAPIV31SpecValidator(served).validate()
+        assert operations(served) == routes(app)
+        assert "/todo/v1/{user_id}/tasks" in served["paths"]
+
+    def test_operations_have_unique_ids(self) -> None:
+        ids = [
+            operation["operationId"]
+            for item in DOCUMENT["paths"].values()
+            for method, operation in item.items()
+            if method in METHODS
+        ]
+        assert len(ids) == len(set(ids))
+
+
+class TestInputSchemas:
+    """Schema-valid input is accepted and schema-invalid input rejected, as schemathesis
+    requires: the schemas express what the pydantic validators enforce."""
+
+    def test_whitespace_class_is_pythons(self) -> None:
+        spelled = re.compile(f"[{WHITESPACE_CLASS}]")
+        assert "".join(spelled.findall("".join(map(chr, range(sys.maxunicode + 1))))) == (
+            PYTHON_WHITESPACE
+        )
+
+    @given(
+        lead=st.text(st.sampled_from(PYTHON_WHITESPACE + "\ufeff"), max_size=3),
+        core=st.integers(0, 203).flatmap(
+            lambda n: st.text(
+                st.characters(codec="utf-8") | st.sampled_from(PYTHON_WHITESPACE),
+                min_size=n,
+                max_size=n,
+            )
+        ),
+        trail=st.text(st.sampled_from(PYTHON_WHITESPACE + "\x00"), max_size=3),
+    )
+    @example(lead="", core="\x1c", trail="")
+    @example(lead="", core="\ufeff", trail="")
+    @example(lead=" ", core="a" * 200, trail="\x85")
+    @example(lead="", core="a" * 201, trail="")
+    @example(lead="", core="a\x00b", trail="")
+    def test_title(self, lead: str, core: str, trail: str) -> None:
+        for model in (TaskCreate, TaskPatch):
+            body = {"title": lead + core + trail}
+            valid = component_validator(DOCUMENT, model.__name__).is_valid(body)
+            assert valid == accepts(model, body), body
+
+    @given(
+        description=st.integers(995, 1005).flatmap(
+            lambda n: st.text(st.characters(codec="utf-8"), min_size=n, max_size=n)
+        )
+        | st.text(st.characters(codec="utf-8"))
+        | st.none()
+    )
+    @example(description="\x00")
+    @example(description="")
+    def test_description(self, description: str | None) -> None:
+        for model in (TaskCreate, TaskPatch):
+            body = {"title": "t", "description": description}
+            valid = component_validator(DOCUMENT, model.__name__).is_valid(body)
+            assert valid == accepts(model, body), body
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {},
+            {"title": None},
+            {"completed": None},
+            {"description": None},
+            {"completed": "true"},
+            {"completed": 1},
+            {"id": "x"},
+            {"title": "t", "user_id": "alice"},
+        ],
+    )
+    def test_patch_nulls_and_strict_types(self, body: dict[str, Any]) -> None:
+        valid = component_validator(DOCUMENT, "TaskPatch").is_valid(body)
+        assert valid == accepts(TaskPatch, body)
+
+
+HEADERS: Final = {"X-Request-ID": "r1", "Content-Type": "application/json"}
+PAGE: Final = {
+    "success": True,
+    "data": [],
+    "message": "ok",
+    "meta": {"limit": 100, "next_cursor": None},
+}
+
+NOT_ALLOWED: Final = {
+    "success": False,
+    "error": {"code": "METHOD_NOT_ALLOWED", "message": "Method Not Allowed", "details": []},
+}
+
+
+class TestCheckResponse:
+    """The helper every HTTP test relies on catches what does not conform."""
+
+    def check(self, method: str, path: str, status: int, body: Any, **headers: str) -> None:
+        raw = orjson.dumps(body) if body is not None else b""
+        check_response(DOCUMENT, method, path, status, {**HEADERS, **headers}, raw)
+
+    @pytest.mark.parametrize(
+        ("method", "path", "status", "body", "headers"),
+        [
+            ("GET", "/api/alice/tasks?limit=5", 200, PAGE, {}),
+            ("HEAD", "/api/alice/tasks", 200, None, {}),
+            ("HEAD", "/nowhere", 404, None, {}),  # an error without its body
+            ("OPTIONS", "/api/alice/tasks", 204, None, {}),  # a CORS preflight
+            ("DELETE", "/api/alice/tasks", 405, NOT_ALLOWED, {"Allow": "GET,HEAD,POST"}),
+        ],
+    )
+    def test_accepts(
+        self, method: str, path: str, status: int, body: Any, headers: dict[str, str]
+    ) -> None:
+        self.check(method, path, status, body, **headers)
+
+    @pytest.mark.parametrize(
+        ("method", "path", "status", "body", "headers"),
+        [
+            ("GET", "/api/alice/tasks", 418, None, {}),  # undocumented status
+            ("GET", "/api/alice/tasks", 200, {"success": True, "data": []}, {}),  # no meta
+            ("GET", "/nowhere", 200, None, {}),  # unknown route answered
+            ("DELETE", "/api/alice/tasks", 405, None, {"Allow": "GET"}),  # wrong Allow
+            ("HEAD", "/api/alice/tasks", 200, PAGE, {}),  # HEAD with a body
+            ("GET", "/api/alice/tasks", 200, PAGE, {"Content-Type": "text/plain"}),
+            ("GET", "/api/alice/tasks", 200, PAGE, {"X-Request-ID": "bad id"}),
+        ],
+    )
+    def test_rejects(
+        self, method: str, path: str, status: int, body: Any, headers: dict[str, str]
+    ) -> None:
+        with pytest.raises(AssertionError):
+            self.check(method, path, status, body, **headers)
+
+
+class _References(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in {"src", "href"} and value]
+
+
+class TestDocsPage:
+    def test_swagger_ui_reads_openapi_3_1(self) -> None:
+        """Swagger UI before 5.0 refuses 3.1 documents ("does not specify a valid version")."""
+        version = swagger_ui_path.name.removeprefix("swagger-ui-")
+        assert int(version.split(".")[0]) >= 5, version
+
+    async def test_uses_only_local_assets_which_are_served(
+        self, aiohttp_client: AiohttpClient
+    ) -> None:
+        client = await aiohttp_client(create_app(MemoryTaskStore()))
+        page_url = URL("/api/docs")
+        async with client.get(page_url) as response:
+            assert response.status == 200
+            assert response.content_type == "text/html"
+            page = await response.text()
+        assert "http://" not in page
+        assert "https://" not in page
+        references = _References()
+        references.feed(page)
+        document_url = re.search(r'url: "([^"]+)"', page)
+        assert document_url is not None
+        urls = [*references.urls, document_url.group(1)]
+        assert len(urls) >= 3, urls
+        for url in urls:
+            assert not URL(url).is_absolute(), url
+            assert not url.startswith("/"), url
+            async with client.get(page_url.join(URL(url))) as asset:
+                assert asset.status == 200, url
+                body = await asset.read()
+                assert body, url
+                check_response(DOCUMENT, "GET", asset.url.raw_path, 200, asset.headers, body)
+
+    async def test_an_unknown_asset_is_a_404_envelope(self, aiohttp_client: AiohttpClient) -> None:
+        client = await aiohttp_client(create_app(MemoryTaskStore()))
+        async with client.get("/api/docs/static/secrets.txt") as response:
+            assert response.status == 404
+            body = await response.read()
+            check_response(DOCUMENT, "GET", response.url.raw_path, 404, response.headers, body)
