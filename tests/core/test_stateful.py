@@ -1,0 +1,608 @@
+"""Every store against a plain model: random operations by two users, on every backend.
+
+The model is a dict keyed by ``(user_id, task_id)`` and a few lines of sorting and
+matching written from the contract, not the memory store, so the memory store is
+checked too. After every step each user's whole listing must equal the model, which
+also proves that no user ever sees another's task and that refused writes changed
+nothing.
+
+Rules cannot be coroutines (HypothesisWorks/hypothesis#4107), so each machine owns an
+event loop and runs every store call to completion on it. Its clock is simulated and
+its task ids come from a generator seeded by the example, so that a failing sequence
+replays identically while Hypothesis shrinks it (ids decide the order of ties).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import tempfile
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, get_args
+from unittest import mock
+from uuid import UUID
+
+import pydantic
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    MultipleResults,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
+
+from tests.backends import open_backend, postgres_url
+from todo_core import (
+    InvalidCursor,
+    ListQuery,
+    PreconditionFailed,
+    SortOrder,
+    Task,
+    TaskCreate,
+    TaskNotFound,
+    TaskPatch,
+    TaskReplace,
+    TaskStore,
+)
+
+T = TypeVar("T")
+
+USERS = ("alice", "b.o_b@x-1")
+SORTS: tuple[SortOrder, ...] = get_args(SortOrder)
+TITLE_MAX = 200
+_TICK = timedelta(milliseconds=1)  # how far the simulated clock moves per call
+
+# ---------------------------------------------------------------------------------------
+# Text: anything but NUL and lone surrogates, with a bias towards the characters where
+# backends and case mappings disagree: emoji and ZWJ sequences, combining marks, RTL
+# text and marks, letters whose lower-casing changes length or depends on context,
+# LIKE wildcards, and the whitespace that str.strip() removes.
+
+_SPECIAL = (
+    "😀",
+    "👩\u200d💻",
+    "🇺🇦",
+    "e\u0301",
+    "\u0301",
+    "שלום",
+    "مرحبا",
+    "\u202e",
+    "\u200f",
+    "İ",
+    "ß",
+    "ẞ",
+    "ΑΣ",
+    "ς",
+    "ǅ",
+    "ﬁ",
+    "Å",
+    "%",
+    "_",
+    "\\",
+    "a",
+    "A",
+    "b",
+    "B",
+    " ",
+    "\t",
+    "\x1c",
+    "\u3000",
+    "\U0010ffff",
+)
+_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+_PIECES = st.one_of(_CHARACTERS, st.sampled_from(_SPECIAL))
+_WHITESPACE = st.sampled_from(["", " ", "\t\n", "\u3000", "\x1c\x1f", "\u00a0", "\u2028"])
+
+
+def _title_core(text: str) -> str:
+    core = text.strip()[:TITLE_MAX].strip()
+    return core or "untitled"
+
+
+_TITLE_CORES = st.one_of(
+    st.sampled_from(["a", "A", "b", "a b", "Task"]),  # repeated titles: ties broken by id
+    st.lists(_PIECES, min_size=1, max_size=12).map("".join).map(_title_core),
+    st.text(_CHARACTERS, min_size=TITLE_MAX - 5, max_size=TITLE_MAX + 30).map(_title_core),
+)
+# Raw titles: after str.strip() they are 1..200 code points.
+TITLES = st.builds(
+    lambda left, core, right: left + core + right, _WHITESPACE, _TITLE_CORES, _WHITESPACE
+)
+DESCRIPTIONS = st.one_of(
+    st.none(),
+    st.sampled_from(["", "  ", " padded\t"]),  # never stripped
+    st.lists(_PIECES, max_size=20).map("".join),
+    st.text(st.sampled_from("aé😀 ß"), min_size=1000, max_size=1000),
+)
+CREATES = st.fixed_dictionaries(
+    {"title": TITLES}, optional={"description": DESCRIPTIONS, "completed": st.booleans()}
+)
+PATCHES = st.fixed_dictionaries(
+    {}, optional={"title": TITLES, "description": DESCRIPTIONS, "completed": st.booleans()}
+).filter(bool)
+# How a write states the version it expects: not at all, the current one, one off, or
+# any integer (also ones no database column could hold).
+VERSIONS = st.one_of(
+    st.none(),
+    st.sampled_from(["current", "current", "previous", "next"]),
+    st.integers(),
+)
+_CASINGS: dict[str, Callable[[str], str]] = {
+    "as is": str,
+    "lower": str.lower,
+    "upper": str.upper,
+    "swapcase": str.swapcase,
+    "casefold": str.casefold,
+    "title": str.title,
+}
+
+
+def _substrings(text: str) -> st.SearchStrategy[str]:
+    return st.integers(0, len(text) - 1).flatmap(
+        lambda start: st.integers(start + 1, len(text)).map(lambda end: text[start:end])
+    )
+
+
+# Inputs the models must refuse; the invariant then shows that the store did not change.
+INVALID_INPUTS: dict[str, Callable[[], object]] = {
+    "NUL in title": lambda: TaskCreate(title="a\x00b"),
+    "NUL in description": lambda: TaskReplace(title="a", description="\x00"),
+    "201-character title": lambda: TaskCreate(title="x" * (TITLE_MAX + 1)),
+    "201 characters inside whitespace": lambda: TaskCreate(title=" " + "é" * 201 + " "),
+    "whitespace-only title": lambda: TaskCreate(title=" \t\u3000\x1c"),
+    "lone surrogate": lambda: TaskCreate(title="a\ud800"),
+    "1001-character description": lambda: TaskReplace(title="a", description="d" * 1001),
+    "empty patch": lambda: TaskPatch(),
+    "empty patch from a dict": lambda: TaskPatch.model_validate({}),
+    "null title in patch": lambda: TaskPatch(title=None),
+    "null completed in patch": lambda: TaskPatch(completed=None),
+    "string boolean": lambda: TaskCreate.model_validate({"title": "a", "completed": "true"}),
+    "unknown field": lambda: TaskPatch.model_validate({"done": True}),
+    "read-only field": lambda: TaskCreate.model_validate({"title": "a", "id": "x"}),
+    "limit 0": lambda: ListQuery(limit=0),
+    "limit 501": lambda: ListQuery(limit=501),
+    "string limit": lambda: ListQuery.model_validate({"limit": "5"}),
+    "unknown sort": lambda: ListQuery.model_validate({"sort": "id"}),
+}
+BAD_USERS = ("", "bad user", "x" * 65, "ünïcode", "a/b", "a\x00")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A task some user created; it may since have been deleted."""
+
+    user_id: str
+    task_id: UUID
+
+
+def _fields(task: Task) -> dict[str, Any]:
+    return task.model_dump()
+
+
+def _check_timestamps(task: Task) -> None:
+    for moment in (task.created_at, task.updated_at):
+        assert moment.tzinfo is not None, task
+        assert moment.utcoffset() == timedelta(0), task
+    assert task.updated_at >= task.created_at, task
+
+
+def _other(user_id: str) -> str:
+    return USERS[1] if user_id == USERS[0] else USERS[0]
+
+
+class StoreMachine(RuleBasedStateMachine):
+    """Drives one store of ``backend`` and a model through the same operations."""
+
+    backend: ClassVar[str] = "memory"
+    refs = Bundle("refs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model: dict[tuple[str, UUID], Task] = {}
+        self.walks = 0
+        # A simulated clock: the same steps give the same order of timestamps, so a
+        # failure replays while Hypothesis shrinks it.
+        self.now = datetime.now(UTC)
+        self.tick = _TICK
+        # Ids decide the order of ties, so they come from a generator seeded by the
+        # example too (see ``seed``): random-looking, yet the same on every replay.
+        self.ids = random.Random(0)
+        self.patches = ExitStack()
+        for module in ("todo_core.memory", "todo_core.sql"):
+            self.patches.enter_context(mock.patch(f"{module}.uuid4", self.new_id))
+        self.directory = Path(tempfile.mkdtemp(prefix="todo-stateful-"))
+        self.loop = asyncio.new_event_loop()
+        self.stack = AsyncExitStack()
+        try:
+            opening = open_backend(self.backend, self.directory, clock=self.clock)
+            self.store: TaskStore = self.run(self.stack.enter_async_context(opening))
+        except BaseException:
+            self.teardown()
+            raise
+
+    def teardown(self) -> None:
+        try:
+            self.run(self.stack.aclose())
+            self.run(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+            self.patches.close()
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(awaitable)
+
+    def new_id(self) -> UUID:
+        """The stores' source of task ids, in place of ``uuid.uuid4``."""
+        return UUID(int=self.ids.getrandbits(128), version=4)
+
+    def clock(self) -> datetime:
+        """The stores' time source: moves on by ``tick`` at every call."""
+        moment = self.now
+        self.now += self.tick
+        return moment
+
+    # -- the model ----------------------------------------------------------------------
+
+    def expected(
+        self, user_id: str, sort: SortOrder, completed: bool | None, q: str | None
+    ) -> list[Task]:
+        """The user's tasks the contract lists for these parameters, in order."""
+        needle = q.lower() if q else None
+        chosen = [
+            task
+            for (owner, _), task in self.model.items()
+            if owner == user_id
+            and (completed is None or task.completed is completed)
+            and (
+                needle is None
+                or needle in task.title.lower()
+                or (task.description is not None and needle in task.description.lower())
+            )
+        ]
+        field = sort.removeprefix("-")
+        return sorted(
+            chosen, key=lambda task: (getattr(task, field), task.id), reverse=sort[0] == "-"
+        )
+
+    def resolve(self, ref: Ref, choice: str | int | None) -> int | None:
+        if choice is None or isinstance(choice, int):
+            return choice
+        current = self.model.get((ref.user_id, ref.task_id))
+        version = current.version if current else 1
+        return {"current": version, "previous": version - 1, "next": version + 1}[choice]
+
+    def walk(self, user_id: str, first: ListQuery | None, limits: Sequence[int] = ()) -> None:
+        """Follow next_cursor to the end; every page must be the model's next slice."""
+        query = first or ListQuery()
+        expected = self.expected(user_id, query.sort, query.completed, query.q)
+        listed: list[Task] = []
+        for number in range(len(expected) + 1):
+            page = self.run(self.store.list(user_id, first if number == 0 else query))
+            for task in page.items:
+                assert task.user_id == user_id, f"{user_id} was shown {task}"
+                _check_timestamps(task)
+            want = expected[len(listed) : len(listed) + query.limit]
+            assert [_fields(t) for t in page.items] == [_fields(t) for t in want], (
+                f"page {number} of {query!r}"
+            )
+            listed.extend(page.items)
+            if len(listed) == len(expected):
+                assert page.next_cursor is None, f"a cursor past the end of {query!r}"
+                return
+            assert page.next_cursor is not None, f"the walk of {query!r} stopped early"
+            limit = limits[min(number, len(limits) - 1)] if limits else query.limit
+            query = ListQuery(
+                sort=query.sort,
+                completed=query.completed,
+                q=query.q,
+                limit=limit,
+                cursor=page.next_cursor,
+            )
+        raise AssertionError(f"the walk of {first!r} did not end")
+
+    def write(
+        self,
+        ref: Ref,
+        expected_version: int | None,
+        call: Coroutine[Any, Any, Task],
+        changes: dict[str, Any] | None,
+    ) -> None:
+        """Run a write and check it against the model; ``changes`` None means delete."""
+        key = (ref.user_id, ref.task_id)
+        current = self.model.get(key)
+        if current is None:
+            with pytest.raises(TaskNotFound):
+                self.run(call)
+            return
+        if expected_version is not None and expected_version != current.version:
+            with pytest.raises(PreconditionFailed) as refused:
+                self.run(call)
+            assert refused.value.expected_version == expected_version
+            return
+        result = self.run(call)
+        _check_timestamps(result)
+        if changes is None:
+            assert _fields(result) == _fields(current), "delete returns the task as it was"
+            del self.model[key]
+            return
+        assert (result.id, result.user_id) == (current.id, current.user_id)
+        assert result.created_at == current.created_at
+        assert result.version == current.version + 1, "every write bumps the version"
+        assert result.updated_at > current.updated_at, "updated_at must strictly increase"
+        for name, value in changes.items():
+            assert getattr(result, name) == value, name
+        for name in {"title", "description", "completed"} - changes.keys():
+            assert getattr(result, name) == getattr(current, name), name
+        self.model[key] = result
+
+    def created(self, user_id: str, fields: dict[str, Any]) -> Ref:
+        """Create a task and check it against what was asked for."""
+        task = self.run(self.store.create(user_id, TaskCreate.model_validate(fields)))
+        assert task.created_at.tzinfo is not None
+        assert task.created_at.utcoffset() == timedelta(0)
+        assert task.created_at == task.updated_at
+        assert task.user_id == user_id
+        assert task.version == 1
+        assert task.title == fields["title"].strip()
+        assert task.description == fields.get("description")
+        assert task.completed is fields.get("completed", False)
+        assert all(task.id != other for _, other in self.model), "ids are unique"
+        self.model[(user_id, task.id)] = task
+        return Ref(user_id, task.id)
+
+    # -- rules --------------------------------------------------------------------------
+
+    @rule(target=refs, user_id=st.sampled_from(USERS), fields=CREATES)
+    def create(self, user_id: str, fields: dict[str, Any]) -> Ref:
+        return self.created(user_id, fields)
+
+    @initialize(
+        target=refs,
+        id_seed=st.integers(0, 2**32 - 1),
+        batch=st.lists(st.tuples(st.sampled_from(USERS), CREATES), min_size=2, max_size=10),
+    )
+    def seed(self, id_seed: int, batch: list[tuple[str, dict[str, Any]]]) -> MultipleResults[Ref]:
+        """Seed the ids, and start with some tasks, so listings have pages and matches."""
+        self.ids.seed(id_seed)
+        return multiple(*(self.created(user_id, fields) for user_id, fields in batch))
+
+    @rule(
+        target=refs,
+        user_id=st.sampled_from(USERS),
+        batch=st.lists(CREATES, min_size=2, max_size=4),
+    )
+    def create_several(self, user_id: str, batch: list[dict[str, Any]]) -> MultipleResults[Ref]:
+        return multiple(*(self.created(user_id, fields) for fields in batch))
+
+    @rule(ref=refs)
+    def get(self, ref: Ref) -> None:
+        current = self.model.get((ref.user_id, ref.task_id))
+        if current is None:
+            with pytest.raises(TaskNotFound):
+                self.run(self.store.get(ref.user_id, ref.task_id))
+        else:
+            task = self.run(self.store.get(ref.user_id, ref.task_id))
+            _check_timestamps(task)
+            assert _fields(task) == _fields(current)
+
+    @rule(ref=refs, operation=st.sampled_from(["get", "replace", "patch", "delete"]))
+    def touch_as_other_user(self, ref: Ref, operation: str) -> None:
+        """Another user's task does not exist for you, whatever you try."""
+        other = _other(ref.user_id)
+        current = self.model.get((ref.user_id, ref.task_id))
+        version = current.version if current else 1
+        calls: dict[str, Callable[[], Coroutine[Any, Any, Task]]] = {
+            "get": lambda: self.store.get(other, ref.task_id),
+            "replace": lambda: self.store.replace(
+                other, ref.task_id, TaskReplace(title="stolen"), expected_version=version
+            ),
+            "patch": lambda: self.store.patch(other, ref.task_id, TaskPatch(completed=True)),
+            "delete": lambda: self.store.delete(other, ref.task_id),
+        }
+        with pytest.raises(TaskNotFound):
+            self.run(calls[operation]())
+
+    @rule(user_id=st.sampled_from(USERS), task_id=st.uuids())
+    def get_unknown(self, user_id: str, task_id: UUID) -> None:
+        with pytest.raises(TaskNotFound):
+            self.run(self.store.get(user_id, task_id))
+
+    @rule(ref=refs, fields=CREATES, version=VERSIONS)
+    def replace(self, ref: Ref, fields: dict[str, Any], version: str | int | None) -> None:
+        expected_version = self.resolve(ref, version)
+        call = self.store.replace(
+            ref.user_id,
+            ref.task_id,
+            TaskReplace.model_validate(fields),
+            expected_version=expected_version,
+        )
+        changes = {
+            "title": fields["title"].strip(),
+            "description": fields.get("description"),
+            "completed": fields.get("completed", False),
+        }
+        self.write(ref, expected_version, call, changes)
+
+    @rule(ref=refs, fields=PATCHES, version=VERSIONS)
+    def patch(self, ref: Ref, fields: dict[str, Any], version: str | int | None) -> None:
+        expected_version = self.resolve(ref, version)
+        call = self.store.patch(
+            ref.user_id,
+            ref.task_id,
+            TaskPatch.model_validate(fields),
+            expected_version=expected_version,
+        )
+        changes = dict(fields)
+        if "title" in changes:
+            changes["title"] = changes["title"].strip()
+        self.write(ref, expected_version, call, changes)
+
+    @rule(ref=refs, version=VERSIONS)
+    def delete(self, ref: Ref, version: str | int | None) -> None:
+        expected_version = self.resolve(ref, version)
+        existed = (ref.user_id, ref.task_id) in self.model
+        call = self.store.delete(ref.user_id, ref.task_id, expected_version=expected_version)
+        self.write(ref, expected_version, call, None)
+        if existed and (ref.user_id, ref.task_id) not in self.model:
+            with pytest.raises(TaskNotFound):  # deleting twice
+                self.run(self.store.delete(ref.user_id, ref.task_id))
+            with pytest.raises(TaskNotFound):
+                self.run(self.store.get(ref.user_id, ref.task_id))
+
+    @rule(
+        user_id=st.sampled_from(USERS),
+        sort=st.sampled_from(SORTS),
+        completed=st.sampled_from([None, True, False]),
+        limits=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+        data=st.data(),
+    )
+    def list_pages(
+        self,
+        user_id: str,
+        sort: SortOrder,
+        completed: bool | None,
+        limits: list[int],
+        data: st.DataObject,
+    ) -> None:
+        """Walk a filtered listing page by page; ``limit`` may change between pages."""
+        queries: list[st.SearchStrategy[str | None]] = [
+            st.none(),
+            st.just(""),
+            st.lists(_PIECES, min_size=1, max_size=3).map("".join),
+        ]
+        # Mostly pieces of the user's own texts, so that q finds something; sometimes
+        # of anyone's, so that it must not find the other user's tasks.
+        own = [task for (owner, _), task in self.model.items() if owner == user_id]
+        for tasks in (own, own, own, list(self.model.values())):
+            texts = [task.title for task in tasks]
+            texts += [task.description for task in tasks if task.description]
+            if texts:
+                queries.append(
+                    st.tuples(
+                        st.sampled_from(texts).flatmap(_substrings),
+                        st.sampled_from(sorted(_CASINGS)),
+                    ).map(lambda pair: _CASINGS[pair[1]](pair[0]))
+                )
+        q = data.draw(st.one_of(queries), label="q")
+        first = ListQuery(sort=sort, completed=completed, q=q, limit=limits[0])
+        self.walk(user_id, first, limits[1:])
+
+    @rule(
+        user_id=st.sampled_from(USERS),
+        sort=st.sampled_from(SORTS),
+        misuse=st.sampled_from(
+            ["other user", "other sort", "other filter", "other q", "tampered", "garbage"]
+        ),
+    )
+    def misuse_cursor(self, user_id: str, sort: SortOrder, misuse: str) -> None:
+        """A cursor works only for the user, sort and filters that produced it."""
+        page = self.run(self.store.list(user_id, ListQuery(sort=sort, limit=1)))
+        cursor = page.next_cursor
+        if cursor is None or misuse == "garbage":  # fewer than two tasks: only garbage
+            misuse, cursor = "garbage", "not-a-cursor"
+        flipped = "B" if cursor[0] == "A" else "A"  # the first character is payload
+        other_sort = SORTS[(SORTS.index(sort) + 1) % len(SORTS)]
+        attempts: dict[str, tuple[str, ListQuery]] = {
+            "other user": (_other(user_id), ListQuery(sort=sort, cursor=cursor)),
+            "other sort": (user_id, ListQuery(sort=other_sort, cursor=cursor)),
+            "other filter": (user_id, ListQuery(sort=sort, completed=False, cursor=cursor)),
+            "other q": (user_id, ListQuery(sort=sort, q="a", cursor=cursor)),
+            "tampered": (user_id, ListQuery(sort=sort, cursor=flipped + cursor[1:])),
+            "garbage": (user_id, ListQuery(sort=sort, cursor="not-a-cursor")),
+        }
+        owner, query = attempts[misuse]
+        with pytest.raises(InvalidCursor):
+            self.run(self.store.list(owner, query))
+
+    @rule(case=st.sampled_from(sorted(INVALID_INPUTS)))
+    def reject_invalid_input(self, case: str) -> None:
+        with pytest.raises(pydantic.ValidationError):
+            INVALID_INPUTS[case]()
+
+    @rule(
+        ref=refs,
+        user_id=st.sampled_from(BAD_USERS),
+        operation=st.sampled_from(["create", "get", "list", "replace", "patch", "delete"]),
+    )
+    def reject_bad_user_id(self, ref: Ref, user_id: str, operation: str) -> None:
+        calls: dict[str, Callable[[], Coroutine[Any, Any, object]]] = {
+            "create": lambda: self.store.create(user_id, TaskCreate(title="x")),
+            "get": lambda: self.store.get(user_id, ref.task_id),
+            "list": lambda: self.store.list(user_id),
+            "replace": lambda: self.store.replace(user_id, ref.task_id, TaskReplace(title="x")),
+            "patch": lambda: self.store.patch(user_id, ref.task_id, TaskPatch(completed=True)),
+            "delete": lambda: self.store.delete(user_id, ref.task_id),
+        }
+        with pytest.raises(pydantic.ValidationError):
+            self.run(calls[operation]())
+
+    @rule(micros=st.integers(-3_000_000, 3_000_000))
+    def shift_clock(self, micros: int) -> None:
+        """Move the clock, backwards too: updated_at must still strictly increase."""
+        self.now += timedelta(microseconds=micros)
+
+    @rule(frozen=st.booleans())
+    def freeze_clock(self, frozen: bool) -> None:
+        """A stalled clock gives equal created_at values: ties are broken by id."""
+        self.tick = timedelta(0) if frozen else _TICK
+
+    # -- invariants ---------------------------------------------------------------------
+
+    @invariant()
+    def listings_equal_the_model(self) -> None:
+        """Each user's whole default listing is exactly their tasks in the model."""
+        for user_id in USERS:
+            self.walk(user_id, None)
+
+    @invariant()
+    def small_pages_add_up(self) -> None:
+        """Pages of 1-5 tasks, in each sort in turn, add up to the model's order.
+
+        ``list_pages`` explores filters and changing limits at random; this makes sure
+        every step is also followed by a paged walk.
+        """
+        self.walks += 1
+        sort, limit = SORTS[self.walks % len(SORTS)], 1 + self.walks // len(SORTS) % 5
+        for user_id in USERS:
+            self.walk(user_id, ListQuery(sort=sort, limit=limit))
+
+
+def machine_for(backend: str, *, max_examples: int, steps: int) -> type[StoreMachine]:
+    """The machine bound to ``backend``, with its Hypothesis budget."""
+
+    class Machine(StoreMachine):
+        pass
+
+    Machine.backend = backend
+    Machine.__name__ = Machine.__qualname__ = f"{backend.capitalize()}StoreMachine"
+    Machine.TestCase.settings = settings(
+        max_examples=max_examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    return Machine
+
+
+@pytest.fixture
+def postgres_configured() -> None:
+    """Skip (or fail in CI) before a PostgreSQL machine starts when none is configured."""
+    postgres_url()
+
+
+TestStoreMemory = machine_for("memory", max_examples=200, steps=50).TestCase
+TestStoreSqlite = machine_for("sqlite", max_examples=40, steps=30).TestCase
+TestStorePostgres = pytest.mark.usefixtures("postgres_configured")(
+    pytest.mark.postgres(machine_for("postgres", max_examples=40, steps=30).TestCase)
+)
