@@ -24,3 +24,20 @@ def test_the_library_example_runs_as_printed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_the_library_guide_example_runs(tmp_path: Path) -> None:
+    """docs/library.md's ```python example runs to completion too."""
+    guide = README.parent / "docs" / "library.md"
+    blocks = _PYTHON_BLOCK.findall(guide.read_text(encoding="utf-8"))
+    assert blocks, "docs/library.md should hold a ```python example"
+    for block in blocks:
+        result = subprocess.run(
+            [sys.executable, "-c", block],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""

@@ -60,7 +60,8 @@ T = TypeVar("T")
 USERS = ("alice", "b.o_b@x-1")
 SORTS: tuple[SortOrder, ...] = get_args(SortOrder)
 TITLE_MAX = 200
-_TICK = timedelta(milliseconds=1)  # how far the simulated clock moves per call
+# How far the simulated clock moves per call: stalled, barely, or like a real one.
+TICKS = st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(milliseconds=1)])
 
 # ---------------------------------------------------------------------------------------
 # Text: anything but NUL and lone surrogates, with a bias towards the characters where
@@ -213,7 +214,7 @@ class StoreMachine(RuleBasedStateMachine):
         # A simulated clock: the same steps give the same order of timestamps, so a
         # failure replays while Hypothesis shrinks it.
         self.now = datetime.now(UTC)
-        self.tick = _TICK
+        self.tick = timedelta(milliseconds=1)
         # Ids decide the order of ties, so they come from a generator seeded by the
         # example too (see ``seed``): random-looking, yet the same on every replay.
         self.ids = random.Random(0)
@@ -370,11 +371,16 @@ class StoreMachine(RuleBasedStateMachine):
     @initialize(
         target=refs,
         id_seed=st.integers(0, 2**32 - 1),
+        tick=TICKS,
         batch=st.lists(st.tuples(st.sampled_from(USERS), CREATES), min_size=2, max_size=10),
     )
-    def seed(self, id_seed: int, batch: list[tuple[str, dict[str, Any]]]) -> MultipleResults[Ref]:
-        """Seed the ids, and start with some tasks, so listings have pages and matches."""
+    def seed(
+        self, id_seed: int, tick: timedelta, batch: list[tuple[str, dict[str, Any]]]
+    ) -> MultipleResults[Ref]:
+        """Seed the ids, set the clock going, and start with some tasks, so that
+        listings have pages and filters have matches."""
         self.ids.seed(id_seed)
+        self.tick = tick
         return multiple(*(self.created(user_id, fields) for user_id, fields in batch))
 
     @rule(
@@ -434,19 +440,21 @@ class StoreMachine(RuleBasedStateMachine):
         }
         self.write(ref, expected_version, call, changes)
 
-    @rule(ref=refs, fields=PATCHES, version=VERSIONS)
-    def patch(self, ref: Ref, fields: dict[str, Any], version: str | int | None) -> None:
-        expected_version = self.resolve(ref, version)
-        call = self.store.patch(
-            ref.user_id,
-            ref.task_id,
-            TaskPatch.model_validate(fields),
-            expected_version=expected_version,
-        )
-        changes = dict(fields)
-        if "title" in changes:
-            changes["title"] = changes["title"].strip()
-        self.write(ref, expected_version, call, changes)
+    @rule(ref=refs, edits=st.lists(st.tuples(PATCHES, VERSIONS), min_size=1, max_size=3))
+    def patch(self, ref: Ref, edits: list[tuple[dict[str, Any], str | int | None]]) -> None:
+        """Patch one task up to three times in a row, as an editing client would."""
+        for fields, version in edits:
+            expected_version = self.resolve(ref, version)
+            call = self.store.patch(
+                ref.user_id,
+                ref.task_id,
+                TaskPatch.model_validate(fields),
+                expected_version=expected_version,
+            )
+            changes = dict(fields)
+            if "title" in changes:
+                changes["title"] = changes["title"].strip()
+            self.write(ref, expected_version, call, changes)
 
     @rule(ref=refs, version=VERSIONS)
     def delete(self, ref: Ref, version: str | int | None) -> None:
@@ -552,10 +560,11 @@ class StoreMachine(RuleBasedStateMachine):
         """Move the clock, backwards too: updated_at must still strictly increase."""
         self.now += timedelta(microseconds=micros)
 
-    @rule(frozen=st.booleans())
-    def freeze_clock(self, frozen: bool) -> None:
-        """A stalled clock gives equal created_at values: ties are broken by id."""
-        self.tick = timedelta(0) if frozen else _TICK
+    @rule(tick=TICKS)
+    def set_clock_speed(self, tick: timedelta) -> None:
+        """A stalled clock gives equal timestamps, so ties are broken by id, and makes
+        writes move updated_at on by one microsecond themselves."""
+        self.tick = tick
 
     # -- invariants ---------------------------------------------------------------------
 
