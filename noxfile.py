@@ -9,7 +9,7 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-SOURCES = ("src", "tests", "noxfile.py")
+SOURCES = ("src", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session
@@ -29,7 +29,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the packages, the tests and this file."""
+    """mypy --strict on the packages, the tests, the benchmarks and this file."""
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", *session.posargs)
 
@@ -39,3 +39,23 @@ def serve(session: nox.Session) -> None:
     """Serve the API on http://127.0.0.1:8080 from ./todo.db (arguments go to `serve`)."""
     session.install("-e", ".")
     session.run("todo-http", "serve", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Load the server beside ../shared/bench's limit server, then time the store.
+
+    Needs wrk (apt-get install wrk) and PostgreSQL: TODO_BENCH_POSTGRES_URL names the
+    maintenance database through which the bench databases are created and dropped
+    (default postgresql://postgres@127.0.0.1:5432/postgres). Takes about five minutes;
+    writes docs/performance/. Arguments after -- go to the HTTP suite, e.g.
+    `nox -s bench -- --duration 5 --rounds 2` (`python -m benchmarks.http --help`).
+    """
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "-m", "benchmarks.http", *session.posargs)
+    session.run(
+        "pytest",
+        "benchmarks/test_store_speed.py",
+        "--library-json=docs/performance/library.json",
+        "--benchmark-columns=min,median,iqr,rounds",
+    )

@@ -1,0 +1,177 @@
+"""From a ``bench.py suite`` result: one row per scenario and server, ratios to the limit
+server, the issue's targets checked, and the markdown table docs/performance.md shows."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Final
+
+__all__ = [
+    "LIMIT",
+    "OURS_POSTGRES",
+    "OURS_SQLITE",
+    "Row",
+    "final_rss_mib",
+    "markdown",
+    "rows",
+    "target_checks",
+]
+
+OURS_POSTGRES: Final = "ours-pg"
+OURS_SQLITE: Final = "ours-sqlite"
+LIMIT: Final = "limit"
+
+# Issue 4's targets: ours on PostgreSQL against the limit server in the same suite.
+MIN_RPS_RATIO: Final = 0.8
+MAX_CPU_RATIO: Final = 1.25
+MAX_P99_MS: Final = 100.0
+MAX_RSS_MIB: Final = 60.0
+MAX_SQLITE_CPU_RATIO: Final = 1.5
+
+
+@dataclass(frozen=True)
+class Row:
+    """One server in one scenario: the round with the median req/s, errors of all rounds."""
+
+    scenario: str
+    server: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non2xx: int
+    socket_errors: int
+    cpu_us_per_req: float | None
+    rss_mib: float | None
+    rps_vs_limit: float | None
+    cpu_vs_limit: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _ratio(ours: float | None, limit: float | None) -> float | None:
+    if ours is None or not limit:
+        return None
+    return ours / limit
+
+
+def _one(scenario: str, server: str, runs: Sequence[Mapping[str, Any]]) -> Row:
+    # The median round by req/s, as bench.py's own table picks it: one slow round
+    # (foreign load on a shared machine) neither drags the figure down nor hides.
+    ordered = sorted(runs, key=lambda run: float(run["rps"]))
+    median = ordered[(len(ordered) - 1) // 2]
+    cpu = [float(run["server_cpu_us_per_req"]) for run in runs if run.get("server_cpu_us_per_req")]
+    rss = median.get("server_mem_kib", {}).get("VmRSS")
+    return Row(
+        scenario=scenario,
+        server=server,
+        rps=float(median["rps"]),
+        p50_ms=float(median["p50_ms"]),
+        p99_ms=float(median["p99_ms"]),
+        non2xx=sum(int(run["non2xx"]) for run in runs),
+        socket_errors=sum(sum(run["socket_errors"].values()) for run in runs),
+        cpu_us_per_req=statistics.median(cpu) if cpu else None,
+        rss_mib=None if rss is None else rss / 1024,
+        rps_vs_limit=None,
+        cpu_vs_limit=None,
+    )
+
+
+def rows(suite: Mapping[str, Any]) -> list[Row]:
+    """Rows in suite order (scenario, then server), with ratios to ``limit``'s row."""
+    runs: list[Mapping[str, Any]] = suite["runs"]
+    scenarios = list(dict.fromkeys(run["scenario"] for run in runs))
+    result: list[Row] = []
+    for scenario in scenarios:
+        by_server = {
+            server: _one(scenario, server, found)
+            for server in suite["targets"]
+            if (found := [r for r in runs if r["scenario"] == scenario and r["target"] == server])
+        }
+        limit = by_server.get(LIMIT)
+        for row in by_server.values():
+            if limit is not None and row.server != LIMIT:
+                row = replace(
+                    row,
+                    rps_vs_limit=_ratio(row.rps, limit.rps),
+                    cpu_vs_limit=_ratio(row.cpu_us_per_req, limit.cpu_us_per_req),
+                )
+            result.append(row)
+    return result
+
+
+def final_rss_mib(suite: Mapping[str, Any]) -> dict[str, float]:
+    """Each server's resident memory once the whole suite has run."""
+    final: Mapping[str, Mapping[str, int]] = suite.get("final_mem_kib", {})
+    return {server: memory["VmRSS"] / 1024 for server, memory in final.items() if "VmRSS" in memory}
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _times(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x"
+
+
+def markdown(table: Sequence[Row], final_rss: Mapping[str, float]) -> str:
+    """The results as a markdown table, then final RSS per server."""
+    lines = [
+        "| scenario | server | req/s | p50 ms | p99 ms | non-2xx | socket errors "
+        "| CPU µs/req | RSS MiB | req/s vs limit | CPU/req vs limit |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in table:
+        lines.append(
+            f"| {row.scenario} | {row.server} | {row.rps:.0f} | {row.p50_ms:.2f} "
+            f"| {row.p99_ms:.2f} | {row.non2xx} | {row.socket_errors} "
+            f"| {_number(row.cpu_us_per_req)} | {_number(row.rss_mib, 1)} "
+            f"| {_times(row.rps_vs_limit)} | {_times(row.cpu_vs_limit)} |"
+        )
+    if final_rss:
+        lines += ["", "| server | RSS MiB after the suite |", "|---|---:|"]
+        lines += [f"| {server} | {mib:.1f} |" for server, mib in final_rss.items()]
+    return "\n".join(lines)
+
+
+def target_checks(table: Sequence[Row], final_rss: Mapping[str, float]) -> list[str]:
+    """Issue 4's targets, one line each: ``met`` or ``MISSED`` with the measured figure."""
+    checks: list[str] = []
+
+    def check(ok: bool, text: str) -> None:
+        checks.append(f"{'met' if ok else 'MISSED'}: {text}")
+
+    postgres = {row.scenario: row for row in table if row.server == OURS_POSTGRES}
+    sqlite = {row.scenario: row for row in table if row.server == OURS_SQLITE}
+    for scenario, row in postgres.items():
+        if row.rps_vs_limit is not None:
+            check(
+                row.rps_vs_limit >= MIN_RPS_RATIO,
+                f"{scenario} req/s {row.rps_vs_limit:.2f}x limit (target >= {MIN_RPS_RATIO}x)",
+            )
+        if row.cpu_vs_limit is not None:
+            check(
+                row.cpu_vs_limit <= MAX_CPU_RATIO,
+                f"{scenario} CPU/req {row.cpu_vs_limit:.2f}x limit (target <= {MAX_CPU_RATIO}x)",
+            )
+        check(row.p99_ms <= MAX_P99_MS, f"{scenario} p99 {row.p99_ms:.1f} ms (target <= 100)")
+        check(
+            row.non2xx == 0 and row.socket_errors == 0,
+            f"{scenario} non-2xx {row.non2xx}, socket errors {row.socket_errors} (target 0)",
+        )
+        other = sqlite.get(scenario)
+        if other is not None and other.cpu_us_per_req and row.cpu_us_per_req:
+            ratio = other.cpu_us_per_req / row.cpu_us_per_req
+            check(
+                ratio <= MAX_SQLITE_CPU_RATIO,
+                f"{scenario} SQLite CPU/req {ratio:.2f}x PostgreSQL's "
+                f"(target <= {MAX_SQLITE_CPU_RATIO}x)",
+            )
+    if OURS_POSTGRES in final_rss:
+        mib = final_rss[OURS_POSTGRES]
+        check(
+            mib <= MAX_RSS_MIB, f"RSS after the suite {mib:.1f} MiB (target <= {MAX_RSS_MIB:.0f})"
+        )
+    return checks
