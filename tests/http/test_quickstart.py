@@ -57,7 +57,10 @@ def _todo_http_script() -> Path:
 def default_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """``todo-http serve`` as the README starts it, in an empty working directory."""
     if shutil.which("curl") is None or shutil.which("bash") is None:
-        pytest.fail("the walkthrough tests need curl and bash")
+        message = "the walkthrough tests need curl and bash on PATH"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
