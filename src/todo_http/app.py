@@ -19,10 +19,11 @@ from todo_http.settings import Settings
 __all__ = ["create_api", "create_app"]
 
 
-def _middlewares(settings: Settings) -> list[Middleware]:
+def _middlewares(settings: Settings, *, enveloped: bool) -> list[Middleware]:
     # The envelope runs outermost so that CORS preflights get a request id as well.
     cors = cors_middleware(settings.cors_origins)
-    return [envelope_middleware] if cors is None else [envelope_middleware, cors]
+    middlewares: list[Middleware] = [envelope_middleware] if enveloped else []
+    return middlewares if cors is None else [*middlewares, cors]
 
 
 def create_api(
@@ -35,8 +36,12 @@ def create_api(
     Without ``store``, one is opened from ``settings`` when the application starts and
     closed when it stops.
     """
-    settings = settings or Settings()
-    api = web.Application(middlewares=_middlewares(settings), client_max_size=MAX_BODY_BYTES)
+    return _api(store, settings or Settings(), enveloped=True)
+
+
+def _api(store: TaskStore | None, settings: Settings, *, enveloped: bool) -> web.Application:
+    middlewares = _middlewares(settings, enveloped=enveloped)
+    api = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     api[SETTINGS] = settings
     add_task_routes(api.router)
     add_docs_routes(api.router)
@@ -77,7 +82,9 @@ def create_app(
     settings = settings or Settings()
     app = web.Application(middlewares=[envelope_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
-    api = create_api(store, settings=settings)
+    # The root's envelope already wraps every request to the sub-application: a second
+    # one inside it would only repeat the work on each request.
+    api = _api(store, settings, enveloped=False)
     app[API] = api
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
