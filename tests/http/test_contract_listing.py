@@ -508,6 +508,17 @@ class TestCursors:
         assert [task["id"] for task in (await client.get(target)).data] == [tasks[1]["id"]]
 
 
+async def _first_page(backend: str, store: TaskStore, client: ApiClient) -> tuple[Reply, str]:
+    """Alice's first page of three tasks, one per page, and the link to the next."""
+    if backend == "memory":
+        pytest.skip("the memory store keeps nothing across a restart")
+    await make(store, ALICE, 3)
+    first = await client.get(tasks_path(ALICE), params={"limit": "1"})
+    target = next_link(first)
+    assert target is not None
+    return first, target
+
+
 class TestCursorsAcrossRestarts:
     """A cursor stays valid for another server over the same database and configuration."""
 
@@ -520,12 +531,7 @@ class TestCursorsAcrossRestarts:
         serve: ClientFactory,
     ) -> None:
         """The secret lives in the database (or configuration), not in the process."""
-        if backend == "memory":
-            pytest.skip("the memory store keeps nothing across a restart")
-        await make(store, ALICE, 3)
-        first = await client.get(tasks_path(ALICE), params={"limit": "1"})
-        target = next_link(first)
-        assert target is not None
+        first, target = await _first_page(backend, store, client)
         async with open_store(backend_url(backend, tmp_path)) as restarted:
             later = await serve(restarted)
             reply = await later.get(target)
@@ -542,12 +548,7 @@ class TestCursorsAcrossRestarts:
         serve: ClientFactory,
     ) -> None:
         """A deployment configured with another secret answers 422, not a wrong page."""
-        if backend == "memory":
-            pytest.skip("the memory store keeps nothing across a restart")
-        await make(store, ALICE, 3)
-        first = await client.get(tasks_path(ALICE), params={"limit": "1"})
-        target = next_link(first)
-        assert target is not None
+        _first, target = await _first_page(backend, store, client)
         url = backend_url(backend, tmp_path)
         async with open_store(url, cursor_secret="a-different-secret-0123456789") as other:
             reply = await (await serve(other)).get(target)
