@@ -3,9 +3,10 @@
 Run by ``nox -s bench`` (``pytest benchmarks/test_store_speed.py``), never by the test
 suite, which collects only ``tests/``. Each operation is timed twice in one run:
 
-* ``store``: ``open_store`` as an application uses it (pool checkout with pre-ping, a
-  transaction with ``SET LOCAL statement_timeout``, rows turned into ``Task`` models);
-* ``raw``: the exact SQL text the store sends, on one asyncpg connection opened with
+* ``store``: ``open_store`` as an application uses it (validation, a pooled connection,
+  a statement timeout, arguments converted, rows turned into ``Task`` models);
+* ``raw``: the exact SQL text the store sends (taken from the store's compiled
+  statements), with ready-made arguments, on one asyncpg connection opened with
   ``statement_cache_size=0`` (unnamed statements, the PgBouncer-safe mode the store
   must use too), in autocommit.
 
@@ -30,6 +31,7 @@ from benchmarks.databases import create_database, drop_database, maintenance_url
 from benchmarks.timings import Timing, record
 from todo_core import TaskCreate, TaskPatch, TaskStore, open_store
 from todo_core.listing import fold
+from todo_core.sql import SqlTaskStore
 
 Operation = Callable[[], Awaitable[object]]
 
@@ -43,65 +45,46 @@ ONE_USER: Final = "bench-one"
 LIST_USER: Final = "bench-list"
 CREATE_USER: Final = "bench-create"
 
-_COLUMNS = (
-    "tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.completed, "
-    "tasks.created_at, tasks.updated_at, tasks.version"
-)
-# The statements exactly as the store's SQLAlchemy compilation sends them to asyncpg
-# (captured with a before_cursor_execute listener).
-GET_SQL: Final = (
-    f"SELECT {_COLUMNS} \nFROM tasks \nWHERE tasks.user_id = $1::VARCHAR AND tasks.id = $2::UUID"
-)
-LIST_SQL: Final = (
-    f"SELECT {_COLUMNS} \nFROM tasks \nWHERE tasks.user_id = $1::VARCHAR "
-    "ORDER BY tasks.created_at DESC, tasks.id DESC \n LIMIT $2::INTEGER"
-)
-INSERT_SQL: Final = (
-    "INSERT INTO tasks (user_id, id, title, description, completed, created_at, updated_at, "
-    "version, title_folded, description_folded) VALUES ($1::VARCHAR, $2::UUID, "
-    '$3::VARCHAR COLLATE "C", $4::VARCHAR, $5::BOOLEAN, $6::TIMESTAMP WITH TIME ZONE, '
-    "$7::TIMESTAMP WITH TIME ZONE, $8::INTEGER, $9::VARCHAR, $10::VARCHAR)"
-)
-PATCH_SQL: Final = (
-    "UPDATE tasks SET completed=$1::BOOLEAN, updated_at=GREATEST($2::TIMESTAMP WITH TIME ZONE, "
-    "tasks.updated_at + INTERVAL '1 microsecond'), version=(tasks.version + $3::INTEGER) "
-    f"WHERE tasks.user_id = $4::VARCHAR AND tasks.id = $5::UUID RETURNING {_COLUMNS}"
-)
-
 pytestmark = pytest.mark.benchmark(warmup=True, warmup_iterations=20, max_time=1.5, min_rounds=20)
 
 
 def _operations(store: TaskStore, raw: asyncpg.Connection, task_id: UUID) -> dict[str, Operation]:
+    assert isinstance(store, SqlTaskStore)
+    statements = store.database.statements
     title, description = "bench create", "timed by test_store_speed"
     new = TaskCreate(title=title, description=description)
     change = TaskPatch(completed=True)
-    # The store folds these on every create; the raw side passes the same values.
-    title_folded, description_folded = fold(title), fold(description)
-
-    async def store_create() -> object:
-        return await store.create(CREATE_USER, new)
+    now = datetime.now(UTC)
+    insert = statements.insert
+    insert_arguments = insert.arguments(
+        {"user_id": CREATE_USER, "id": None, "title": title, "description": description}
+        | {"completed": False, "created_at": now, "updated_at": now, "version": 1}
+        | {"title_folded": fold(title), "description_folded": fold(description)}
+    )
+    id_position = insert.names.index("id")
+    patch = statements.update(frozenset({"completed"}), conditional=False)
+    patch_arguments = patch.arguments(
+        {"completed": True, "now": now, "scope_user": ONE_USER, "scope_task": task_id}
+    )
+    get = statements.get
+    get_arguments = get.arguments({"scope_user": ONE_USER, "scope_task": task_id})
+    # The default listing: newest first, a page of 100, so one more row is asked for.
+    listing = statements.list("-created_at", completed=False, search=False, after=False)
+    list_arguments = listing.arguments({"user_id": LIST_USER, "limit": 101})
 
     async def raw_create() -> object:
-        now = datetime.now(UTC)
-        return await raw.execute(
-            INSERT_SQL,
-            *(CREATE_USER, uuid4(), title, description, False, now, now, 1),
-            *(title_folded, description_folded),
-        )
-
-    async def raw_patch() -> object:
-        return await raw.fetchrow(PATCH_SQL, True, datetime.now(UTC), 1, ONE_USER, task_id)
+        insert_arguments[id_position] = uuid4()
+        return await raw.execute(insert.sql, *insert_arguments)
 
     return {
         "store-get": lambda: store.get(ONE_USER, task_id),
-        "raw-get": lambda: raw.fetchrow(GET_SQL, ONE_USER, task_id),
-        "store-create": store_create,
+        "raw-get": lambda: raw.fetchrow(get.sql, *get_arguments),
+        "store-create": lambda: store.create(CREATE_USER, new),
         "raw-create": raw_create,
-        # The default listing: newest first, a page of 100, so one more row is asked for.
         "store-list": lambda: store.list(LIST_USER),
-        "raw-list": lambda: raw.fetch(LIST_SQL, LIST_USER, 101),
+        "raw-list": lambda: raw.fetch(listing.sql, *list_arguments),
         "store-patch": lambda: store.patch(ONE_USER, task_id, change),
-        "raw-patch": raw_patch,
+        "raw-patch": lambda: raw.fetchrow(patch.sql, *patch_arguments),
     }
 
 

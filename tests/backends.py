@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from todo_core import TaskStore, open_store
+from todo_core.schema import tasks
 from todo_core.sql import SqlTaskStore
 
 POSTGRES_URL_VARIABLE = "TODO_TEST_POSTGRES_URL"
@@ -45,6 +47,12 @@ def backend_url(backend: str, tmp_path: Path) -> str:
     raise ValueError(backend)
 
 
+async def run_sql(store: SqlTaskStore, statement: sa.ClauseElement) -> list[Sequence[Any]]:
+    """Run ``statement`` on the store's own connections (a bypass of the API)."""
+    database = store.database
+    return await database.fetch(database.statements.compile(statement), {})
+
+
 @asynccontextmanager
 async def open_backend(backend: str, tmp_path: Path, **options: object) -> AsyncIterator[TaskStore]:
     """An empty, migrated store of ``backend``. PostgreSQL tests share one database, so
@@ -52,6 +60,5 @@ async def open_backend(backend: str, tmp_path: Path, **options: object) -> Async
     options.setdefault("create_schema", backend != "memory")
     async with open_store(backend_url(backend, tmp_path), **options) as store:  # type: ignore[arg-type]
         if isinstance(store, SqlTaskStore) and backend == "postgres":
-            async with store.engine.begin() as connection:
-                await connection.execute(sa.text("DELETE FROM tasks"))
+            await run_sql(store, sa.delete(tasks))
         yield store

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.backends import postgres_url
+from tests.backends import postgres_url, run_sql
 from todo_core import ListQuery, MemoryTaskStore, SortOrder, Task, TaskStore
 from todo_core.engine import database_url
 from todo_core.listing import SORTS
@@ -97,9 +97,8 @@ async def fresh_postgres_database(create_options: str = "") -> AsyncIterator[str
 async def stored_task_count(store: TaskStore) -> int:
     """How many tasks the store holds for all users together (a bypass of the API)."""
     if isinstance(store, SqlTaskStore):
-        async with store.engine.connect() as connection:
-            count = await connection.scalar(sa.select(sa.func.count()).select_from(tasks))
-        return int(count or 0)
+        (count,) = (await run_sql(store, sa.select(sa.func.count()).select_from(tasks)))[0]
+        return int(count)
     assert isinstance(store, MemoryTaskStore)
     return sum(len(user_tasks) for user_tasks in store._tasks.values())
 

@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import sqlalchemy as sa
-from sqlalchemy import event, exc
+from sqlalchemy import exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import NullPool
 
 from todo_core.errors import StoreError, StoreUnavailable
 
 __all__ = [
     "EngineOptions",
+    "asyncpg_arguments",
+    "connect_arguments",
     "create_engine",
     "database_url",
     "engine_arguments",
-    "statement_timeout_sql",
     "translate_errors",
 ]
 
@@ -44,8 +44,8 @@ class EngineOptions:
     pool_timeout: float = 5.0  # waiting for a pooled connection; then StoreUnavailable
     pool_recycle: float = 240.0  # below Neon's 5-minute scale-to-zero suspend
     connect_timeout: float = 10.0  # asyncpg's default is 60 s
-    statement_timeout: float = 5.0  # server-side on PostgreSQL; lock wait on SQLite
-    command_timeout: float = 30.0  # client-side backstop on PostgreSQL
+    statement_timeout: float = 5.0  # then cancelled on PostgreSQL; lock wait on SQLite
+    command_timeout: float = 30.0  # migrations and other maintenance on PostgreSQL
     application_name: str = "todo"
     echo: bool = False
 
@@ -59,7 +59,7 @@ class EngineOptions:
         return cls(**options)  # type: ignore[arg-type]
 
 
-def database_url(url: str) -> URL:
+def database_url(url: str | URL) -> URL:
     """Normalise a user's database URL to the async driver this package uses.
 
     Raises:
@@ -85,14 +85,24 @@ def database_url(url: str) -> URL:
 def engine_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, Any]]:
     """The URL and ``create_async_engine`` keyword arguments for ``url``.
 
+    The engine only migrates and reads settings, once per start, so it pools nothing;
+    requests run on the store's own connections (``pool_arguments``, ``sqlite.py``).
     Split out from ``create_engine`` so tests can pin them without a database.
     """
+    arguments: dict[str, Any] = {"poolclass": NullPool, "echo": options.echo}
     if url.get_backend_name() == "sqlite":
-        return _sqlite_arguments(url, options)
-    return _postgresql_arguments(url, options)
+        # sqlite3's busy timeout: how long a writer waits for the file lock.
+        arguments["connect_args"] = {"timeout": options.statement_timeout}
+        return url, arguments
+    target, connect_args = asyncpg_arguments(url, options)
+    # SQLAlchemy's own statement cache; a DBAPI argument, so it goes with asyncpg's.
+    connect_args["prepared_statement_cache_size"] = 0
+    arguments["connect_args"] = connect_args
+    return target, arguments
 
 
-def _postgresql_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, Any]]:
+def asyncpg_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, Any]]:
+    """The URL without the libpq-only query keys, and ``asyncpg.connect`` arguments."""
     query = dict(url.query)
     # libpq spellings that asyncpg rejects (TypeError on connect): Neon hands these out.
     sslmode = query.pop("sslmode", None)
@@ -101,7 +111,6 @@ def _postgresql_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[s
         # Unnamed statements only: safe behind PgBouncer in transaction mode (Neon's
         # pooler) and across processes. Needs asyncpg >= 0.31.
         "statement_cache_size": 0,
-        "prepared_statement_cache_size": 0,
         "timeout": options.connect_timeout,
         "command_timeout": options.command_timeout,
         # Poolers reject any other startup parameter.
@@ -111,51 +120,20 @@ def _postgresql_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[s
         if isinstance(sslmode, tuple):
             raise ValueError("sslmode is given more than once")
         connect_args["ssl"] = sslmode  # asyncpg takes libpq's sslmode names
-    arguments: dict[str, Any] = {
-        "connect_args": connect_args,
-        "pool_pre_ping": True,
-        "pool_size": options.pool_size,
-        "max_overflow": options.max_overflow,
-        "pool_timeout": options.pool_timeout,
-        "pool_recycle": options.pool_recycle,
-        "echo": options.echo,
-    }
-    return url.set(query=query), arguments
+    return url.set(query=query), connect_args
 
 
-def _sqlite_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, Any]]:
-    arguments: dict[str, Any] = {
-        # sqlite3's busy timeout: how long a writer waits for the file lock.
-        "connect_args": {"timeout": options.statement_timeout},
-        "echo": options.echo,
-    }
-    if url.database in (None, "", ":memory:"):
-        # An in-memory database lives and dies with its one connection; the pool of one
-        # serialises users of it instead of letting them interleave transactions.
-        arguments.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
-        arguments.update(pool_timeout=options.pool_timeout, pool_recycle=-1)
-    else:
-        arguments.update(pool_size=options.pool_size, max_overflow=options.max_overflow)
-        arguments.update(pool_timeout=options.pool_timeout, pool_pre_ping=True)
-    return url, arguments
+def connect_arguments(url: URL, options: EngineOptions) -> dict[str, Any]:
+    """``asyncpg.connect`` arguments for the connections the store serves requests with."""
+    target, connect_args = asyncpg_arguments(url, options)
+    dsn = target.set(drivername="postgresql").render_as_string(hide_password=False)
+    return {"dsn": dsn, **connect_args}
 
 
-def create_engine(url: str, options: EngineOptions | None = None) -> AsyncEngine:
+def create_engine(url: str | URL, options: EngineOptions | None = None) -> AsyncEngine:
     """An engine for ``url`` with this package's settings. Connects lazily."""
     target, arguments = engine_arguments(database_url(url), options or EngineOptions())
-    engine = create_async_engine(target, **arguments)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the writer; FULL fsyncs every commit, so an
-    # acknowledged write survives even a power cut, not only a killed process.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.close()
+    return create_async_engine(target, **arguments)
 
 
 # PostgreSQL SQLSTATE classes that mean "not now" rather than "never": connection
@@ -216,15 +194,3 @@ def _describe(error: BaseException | None) -> str:
     sqlstate = getattr(error, "sqlstate", None)
     suffix = f" (SQLSTATE {sqlstate})" if isinstance(sqlstate, str) else ""
     return f"database error: {type(error).__name__}{suffix}"
-
-
-def statement_timeout_sql(engine: AsyncEngine, options: EngineOptions) -> sa.TextClause | None:
-    """What each PostgreSQL transaction runs first to bound its statements, else None.
-
-    ``SET LOCAL`` rather than a startup parameter: Neon's pooler rejects the latter,
-    and a transaction-scoped setting cannot leak to another client through PgBouncer.
-    """
-    if engine.dialect.name != "postgresql":
-        return None
-    milliseconds = max(1, round(options.statement_timeout * 1000))
-    return sa.text(f"SET LOCAL statement_timeout = {milliseconds}")

@@ -37,6 +37,14 @@ class UTCTimestamp(sa.TypeDecorator[datetime]):
             return dialect.type_descriptor(sa.BigInteger())
         return dialect.type_descriptor(sa.DateTime(timezone=True))
 
+    # Off SQLite there is nothing to convert: asyncpg takes and returns aware datetimes.
+    # Saying so (None) spares a pass-through call per value on every row.
+    def bind_processor(self, dialect: Dialect) -> Any:
+        return super().bind_processor(dialect) if dialect.name == "sqlite" else None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        return super().result_processor(dialect, coltype) if dialect.name == "sqlite" else None
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None or dialect.name != "sqlite":
             return value

@@ -1,23 +1,25 @@
-"""The SQL store: one SQLAlchemy Core code path for PostgreSQL (asyncpg) and SQLite.
+"""The SQL store: one code path for PostgreSQL (asyncpg) and SQLite (aiosqlite).
 
 Every write is a single conditional statement (``UPDATE``/``DELETE ... RETURNING``),
 never a read followed by a write, so concurrent writers cannot lose each other's work.
+SQLAlchemy writes the SQL (``statements.py``) and runs the migrations; requests run the
+compiled SQL on the driver directly (``postgres.py``, ``sqlite.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_core.engine import EngineOptions, create_engine, statement_timeout_sql, translate_errors
+from todo_core.engine import EngineOptions, create_engine, database_url, translate_errors
 from todo_core.errors import PreconditionFailed, StoreError, TaskNotFound
-from todo_core.listing import SORTS, CursorCodec, fold
+from todo_core.listing import CursorCodec, fold
 from todo_core.migrate import require_current_schema, upgrade_schema
 from todo_core.models import (
     ListQuery,
@@ -28,37 +30,32 @@ from todo_core.models import (
     TaskReplace,
     validate_user_id,
 )
-from todo_core.schema import UTCTimestamp, contains_text, next_stamp, settings, tasks
+from todo_core.schema import settings
+from todo_core.statements import Statement, Statements
 from todo_core.timestamps import utc_now
 
-__all__ = ["SqlTaskStore", "open_sql_store"]
+__all__ = ["Database", "SqlTaskStore", "open_sql_store"]
 
 _DEFAULT_QUERY = ListQuery()
-_TASK_COLUMNS = (
-    tasks.c.id,
-    tasks.c.user_id,
-    tasks.c.title,
-    tasks.c.description,
-    tasks.c.completed,
-    tasks.c.created_at,
-    tasks.c.updated_at,
-    tasks.c.version,
-)
-# Bind names differ from the column names: UPDATE reserves those for its SET clause.
-_SCOPE = sa.and_(
-    tasks.c.user_id == sa.bindparam("scope_user"), tasks.c.id == sa.bindparam("scope_task")
-)
-_VERSION_MATCHES = tasks.c.version == sa.bindparam("expected_version")
 # Every version a row can hold: they start at 1 in a 32-bit INTEGER column. Any other
 # expected_version cannot match, and binding it would overflow the driver.
 _POSSIBLE_VERSIONS = range(1, 2**31)
-_SELECT_ONE = sa.select(*_TASK_COLUMNS).where(_SCOPE)
-_SELECT_VERSION = sa.select(tasks.c.version).where(_SCOPE)
 
 
-def _row_to_task(row: sa.Row[*tuple[Any, ...]]) -> Task:
-    # Rows come from our own table through typed columns: no need to validate again.
-    return Task.model_construct(**row._mapping)
+class Database(Protocol):
+    """What the store needs of a backend: its compiled statements, and running them."""
+
+    statements: Statements
+
+    async def fetch(
+        self, statement: Statement, values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]: ...
+
+    async def fetch_one(
+        self, statement: Statement, values: Mapping[str, Any]
+    ) -> Sequence[Any] | None: ...
+
+    async def close(self) -> None: ...
 
 
 def _stored_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,33 +70,24 @@ def _stored_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class SqlTaskStore:
-    """A ``TaskStore`` on a SQLAlchemy async engine. Open it with ``open_store``."""
+    """A ``TaskStore`` on PostgreSQL or SQLite. Open it with ``open_store``."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         *,
         cursor_secret: bytes,
         clock: Callable[[], datetime] | None = None,
-        options: EngineOptions | None = None,
     ) -> None:
-        self._engine = engine
+        self._database = database
+        self._statements = database.statements
         self._cursors = CursorCodec(cursor_secret)
         self._clock = clock or utc_now
-        self._prelude = statement_timeout_sql(engine, options or EngineOptions())
 
     @property
-    def engine(self) -> AsyncEngine:
-        """The engine underneath, for health checks and tests; its pool is shared."""
-        return self._engine
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        with translate_errors():
-            async with self._engine.begin() as connection:
-                if self._prelude is not None:
-                    await connection.execute(self._prelude)
-                yield connection
+    def database(self) -> Database:
+        """The backend underneath, for tests and health checks."""
+        return self._database
 
     async def create(self, user_id: str, data: TaskCreate) -> Task:
         validate_user_id(user_id)
@@ -114,52 +102,37 @@ class SqlTaskStore:
             updated_at=now,
             version=1,
         )
-        async with self._transaction() as connection:
-            await connection.execute(sa.insert(tasks), _stored_fields(task.model_dump()))
+        await self._database.fetch(self._statements.insert, _stored_fields(task.__dict__))
         return task
 
     async def get(self, user_id: str, task_id: UUID) -> Task:
         validate_user_id(user_id)
-        async with self._transaction() as connection:
-            row = (
-                await connection.execute(
-                    _SELECT_ONE, {"scope_user": user_id, "scope_task": task_id}
-                )
-            ).first()
+        row = await self._database.fetch_one(
+            self._statements.get, {"scope_user": user_id, "scope_task": task_id}
+        )
         if row is None:
             raise TaskNotFound(task_id)
-        return _row_to_task(row)
+        return self._statements.task(row)
 
     async def list(self, user_id: str, query: ListQuery | None = None) -> Page:
         validate_user_id(user_id)
         query = query or _DEFAULT_QUERY
-        spec = SORTS[query.sort]
         position = self._cursors.decode(user_id, query)
-        key = tasks.c[spec.field]
-        statement = sa.select(*_TASK_COLUMNS).where(tasks.c.user_id == user_id)
+        values: dict[str, Any] = {"user_id": user_id, "limit": query.limit + 1}
         if query.completed is not None:
-            statement = statement.where(tasks.c.completed == query.completed)
+            values["completed"] = query.completed
         if query.q is not None:
-            needle = sa.literal(fold(query.q), sa.Text())
-            statement = statement.where(
-                sa.or_(
-                    contains_text(tasks.c.title_folded, needle),
-                    contains_text(tasks.c.description_folded, needle),
-                )
-            )
+            values["needle"] = fold(query.q)
         if position is not None:
-            row_key = sa.tuple_(key, tasks.c.id)
-            after = sa.tuple_(
-                sa.literal(position.key, key.type), sa.literal(position.task_id, sa.Uuid())
-            )
-            statement = statement.where(row_key < after if spec.descending else row_key > after)
-        order = (
-            (key.desc(), tasks.c.id.desc()) if spec.descending else (key.asc(), tasks.c.id.asc())
+            values["after_key"], values["after_id"] = position.key, position.task_id
+        statement = self._statements.list(
+            query.sort,
+            completed=query.completed is not None,
+            search=query.q is not None,
+            after=position is not None,
         )
-        statement = statement.order_by(*order).limit(query.limit + 1)
-        async with self._transaction() as connection:
-            rows = (await connection.execute(statement)).all()
-        items = [_row_to_task(row) for row in rows[: query.limit]]
+        rows = await self._database.fetch(statement, values)
+        items = [self._statements.task(row) for row in rows[: query.limit]]
         more = len(rows) > query.limit
         next_cursor = self._cursors.encode(user_id, query, items[-1]) if more else None
         return Page(items=items, next_cursor=next_cursor)
@@ -187,12 +160,11 @@ class SqlTaskStore:
     async def delete(
         self, user_id: str, task_id: UUID, *, expected_version: int | None = None
     ) -> Task:
-        statement = sa.delete(tasks).where(_SCOPE).returning(*_TASK_COLUMNS)
+        statement = self._statements.delete(conditional=expected_version is not None)
         return await self._write(statement, {}, user_id, task_id, expected_version)
 
     async def ping(self) -> None:
-        async with self._transaction() as connection:
-            await connection.execute(sa.select(1))
+        await self._database.fetch(self._statements.ping, {})
 
     async def _update(
         self,
@@ -201,48 +173,36 @@ class SqlTaskStore:
         changes: Mapping[str, Any],
         expected_version: int | None,
     ) -> Task:
-        statement = (
-            sa.update(tasks)
-            .where(_SCOPE)
-            .values(
-                {
-                    **_stored_fields(changes),
-                    "updated_at": next_stamp(
-                        tasks.c.updated_at, sa.bindparam("now", type_=UTCTimestamp())
-                    ),
-                    "version": tasks.c.version + 1,
-                }
-            )
-            .returning(*_TASK_COLUMNS)
+        values = _stored_fields(changes)
+        statement = self._statements.update(
+            frozenset(values), conditional=expected_version is not None
         )
-        return await self._write(
-            statement, {"now": self._clock()}, user_id, task_id, expected_version
-        )
+        values["now"] = self._clock()
+        return await self._write(statement, values, user_id, task_id, expected_version)
 
     async def _write(
         self,
-        statement: sa.Update | sa.Delete,
-        parameters: dict[str, Any],
+        statement: Statement,
+        values: dict[str, Any],
         user_id: str,
         task_id: UUID,
         expected_version: int | None,
     ) -> Task:
         """Run one conditional write; tell a missing task from a stale version after."""
         validate_user_id(user_id)
-        parameters |= {"scope_user": user_id, "scope_task": task_id}
-        if expected_version is not None and expected_version not in _POSSIBLE_VERSIONS:
-            statement = statement.where(sa.false())
-        elif expected_version is not None:
-            statement = statement.where(_VERSION_MATCHES)
-            parameters["expected_version"] = expected_version
-        async with self._transaction() as connection:
-            row = (await connection.execute(statement, parameters)).first()
+        values |= {"scope_user": user_id, "scope_task": task_id}
+        if expected_version is None or expected_version in _POSSIBLE_VERSIONS:
+            values["expected_version"] = expected_version
+            row = await self._database.fetch_one(statement, values)
             if row is not None:
-                return _row_to_task(row)
-            if expected_version is not None:
-                exists = await connection.execute(_SELECT_VERSION, parameters)
-                if exists.first() is not None:
-                    raise PreconditionFailed(task_id, expected_version)
+                return self._statements.task(row)
+        # A separate read, not a transaction: had the row changed in between, the write
+        # would have failed the same way a moment later.
+        if (
+            expected_version is not None
+            and await self._database.fetch_one(self._statements.version, values) is not None
+        ):
+            raise PreconditionFailed(task_id, expected_version)
         raise TaskNotFound(task_id)
 
 
@@ -267,14 +227,35 @@ async def open_sql_store(
 ) -> AsyncIterator[SqlTaskStore]:
     """Open a ``SqlTaskStore`` on ``url``; see ``todo_core.open_store``."""
     engine_options = EngineOptions.from_mapping(options)
-    engine = create_engine(url, engine_options)
+    target = database_url(url)
+    database: Database
+    if target.get_backend_name() == "sqlite":
+        from todo_core.sqlite import SqliteDatabase, sqlite_target
+
+        target = sqlite_target(target)
+        database = await SqliteDatabase.open(target, engine_options)
+    else:
+        from todo_core.postgres import PostgresDatabase
+
+        database = await PostgresDatabase.open(target, engine_options)
+    try:
+        secret = await _prepare_schema(target, engine_options, create_schema, cursor_secret)
+        yield SqlTaskStore(database, cursor_secret=secret, clock=clock)
+    finally:
+        await database.close()
+
+
+async def _prepare_schema(
+    target: sa.URL, options: EngineOptions, create_schema: bool, cursor_secret: bytes | None
+) -> bytes:
+    """Migrate or check the schema and find the cursor secret, on a short-lived engine."""
+    engine = create_engine(target, options)
     try:
         with translate_errors():
             if create_schema:
                 await upgrade_schema(engine)
             else:
                 await require_current_schema(engine)
-            secret = cursor_secret or await _stored_cursor_secret(engine)
-        yield SqlTaskStore(engine, cursor_secret=secret, clock=clock, options=engine_options)
+            return cursor_secret or await _stored_cursor_secret(engine)
     finally:
         await engine.dispose()

@@ -12,31 +12,45 @@ import sqlalchemy as sa
 from todo_core import TaskCreate, open_store
 from todo_core.engine import (
     EngineOptions,
+    asyncpg_arguments,
+    connect_arguments,
     create_engine,
     database_url,
     engine_arguments,
-    statement_timeout_sql,
 )
 from todo_core.sql import SqlTaskStore
+from todo_core.sqlite import SqliteDatabase
 
 NEON_URL = "postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=require&channel_binding=require"
 
 
 def postgres_arguments(url: str, **options: Any) -> tuple[sa.URL, dict[str, Any]]:
-    return engine_arguments(database_url(url), EngineOptions(**options))
+    """What ``asyncpg.connect`` gets, for the store's pool and the migration engine."""
+    target, connect_args = asyncpg_arguments(database_url(url), EngineOptions(**options))
+    return target, {"connect_args": connect_args}
+
+
+def store_connect(url: str, **options: Any) -> dict[str, Any]:
+    return connect_arguments(database_url(url), EngineOptions(**options))
 
 
 class TestPostgresArguments:
-    def test_statement_caches_are_off(self) -> None:
-        """Both asyncpg's and SQLAlchemy's statement caches are off: unnamed statements only."""
+    def test_statement_cache_is_off(self) -> None:
+        """asyncpg's statement cache is off, in the pool and in the migration engine
+        (with SQLAlchemy's own cache): unnamed statements only."""
         _, arguments = postgres_arguments("postgresql://u@h/db")
         assert arguments["connect_args"]["statement_cache_size"] == 0
-        assert arguments["connect_args"]["prepared_statement_cache_size"] == 0
+        assert store_connect("postgresql://u@h/db")["statement_cache_size"] == 0
+        _, engine = engine_arguments(database_url("postgresql://u@h/db"), EngineOptions())
+        assert engine["connect_args"]["statement_cache_size"] == 0
+        assert engine["connect_args"]["prepared_statement_cache_size"] == 0
 
     def test_only_application_name_is_a_startup_parameter(self) -> None:
         """server_settings carries only application_name, which Neon's pooler accepts."""
         _, arguments = postgres_arguments("postgresql://u@h/db", application_name="worker-1")
         assert arguments["connect_args"]["server_settings"] == {"application_name": "worker-1"}
+        pool = store_connect("postgresql://u@h/db", application_name="worker-1")
+        assert pool["server_settings"] == {"application_name": "worker-1"}
 
     def test_connect_timeout_is_bounded(self) -> None:
         """The default connect timeout is at most 10 s (asyncpg's own is 60 s), and the
@@ -51,23 +65,17 @@ class TestPostgresArguments:
         _, arguments = postgres_arguments("postgresql://u@h/db", command_timeout=7)
         assert arguments["connect_args"]["command_timeout"] == 7
 
-    def test_pool_is_pinged_bounded_and_recycled(self) -> None:
-        """Connections are pre-pinged, the pool is bounded with a bounded wait, and idle
-        connections are recycled before Neon's five-minute suspend."""
-        _, arguments = postgres_arguments("postgresql://u@h/db")
-        assert arguments["pool_pre_ping"] is True
-        assert arguments["pool_size"] + arguments["max_overflow"] <= 20
-        assert 0 < arguments["pool_timeout"] <= 10
-        assert 0 < arguments["pool_recycle"] < 300
-        assert "poolclass" not in arguments
+    def test_dsn_has_no_libpq_only_keys(self) -> None:
+        """The store's DSN is the user's URL minus sslmode and channel_binding, which
+        asyncpg would otherwise send to the server as startup parameters."""
+        pool = store_connect(NEON_URL)
+        assert pool["dsn"] == "postgresql://u:p@ep-x-pooler.neon.tech/db"
+        assert pool["ssl"] == "require"
 
-    def test_pool_options_pass_through(self) -> None:
-        """pool_size, max_overflow and pool_timeout given to the store reach the engine."""
-        _, arguments = postgres_arguments(
-            "postgresql://u@h/db", pool_size=2, max_overflow=0, pool_timeout=0.5
-        )
-        assert (arguments["pool_size"], arguments["max_overflow"]) == (2, 0)
-        assert arguments["pool_timeout"] == 0.5
+    def test_migration_engine_pools_nothing(self) -> None:
+        """The SQLAlchemy engine only migrates at start: it keeps no connections."""
+        _, engine = engine_arguments(database_url("postgresql://u@h/db"), EngineOptions())
+        assert engine["poolclass"] is sa.NullPool
 
     def test_neon_url_sslmode_becomes_asyncpg_ssl(self) -> None:
         """Neon's sslmode=require&channel_binding=require becomes ssl="require" and neither
@@ -107,9 +115,6 @@ class TestPostgresArguments:
         engine = create_engine("postgresql://u@h/db")
         try:
             assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "asyncpg")
-            timeout = statement_timeout_sql(engine, EngineOptions(statement_timeout=0.2))
-            assert timeout is not None
-            assert str(timeout) == "SET LOCAL statement_timeout = 200"
         finally:
             await engine.dispose()
 
@@ -179,24 +184,43 @@ class TestStoreOptions:
                 pass  # pragma: no cover
 
 
+async def sqlite_pragmas(store: object, *names: str) -> list[object]:
+    """The values of ``names`` on the connection a SQLite store writes through."""
+    assert isinstance(store, SqlTaskStore)
+    assert isinstance(store.database, SqliteDatabase)
+    values = []
+    for name in names:
+        rows = list(await store.database.writer.execute_fetchall(f"PRAGMA {name}"))
+        values.append(rows[0][0])
+    return values
+
+
 class TestSqlite:
-    def test_lock_wait_follows_statement_timeout(self) -> None:
-        """SQLite's busy timeout is the store's statement_timeout."""
+    def test_migration_lock_wait_follows_statement_timeout(self) -> None:
+        """The migration engine's busy timeout is the store's statement_timeout."""
         _, arguments = engine_arguments(
             database_url("sqlite:///x.db"), EngineOptions(statement_timeout=1.5)
         )
         assert arguments["connect_args"] == {"timeout": 1.5}
 
     async def test_file_database_runs_in_wal_mode_with_full_sync(self, tmp_path: Path) -> None:
-        """A file store uses WAL (readers beside a writer) and synchronous=FULL (an
-        acknowledged write survives a power cut)."""
-        async with open_store(f"sqlite:///{tmp_path / 'tasks.db'}", create_schema=True) as store:
-            assert isinstance(store, SqlTaskStore)
-            async with store.engine.connect() as connection:
-                journal = await connection.scalar(sa.text("PRAGMA journal_mode"))
-                synchronous = await connection.scalar(sa.text("PRAGMA synchronous"))
-        assert journal == "wal"
-        assert synchronous == 2  # FULL
+        """A file store uses WAL (readers beside a writer), synchronous=FULL (an
+        acknowledged write survives a power cut), and waits statement_timeout for a lock
+        another process holds."""
+        async with open_store(
+            f"sqlite:///{tmp_path / 'tasks.db'}", create_schema=True, statement_timeout=1.5
+        ) as store:
+            pragmas = await sqlite_pragmas(store, "journal_mode", "synchronous", "busy_timeout")
+        assert pragmas == ["wal", 2, 1500]  # 2 is FULL; the busy timeout is in ms
+
+    async def test_in_memory_stores_are_separate(self) -> None:
+        """Two :memory: stores open at once do not see each other's tasks."""
+        async with (
+            open_store(":memory:", create_schema=True) as first,
+            open_store(":memory:", create_schema=True) as second,
+        ):
+            await first.create("alice", TaskCreate(title="first"))
+            assert (await second.list("alice")).items == []
 
     async def test_in_memory_database_is_one_shared_connection(self) -> None:
         """:memory: keeps its tasks across calls, concurrent ones included: every call

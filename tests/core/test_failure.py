@@ -27,7 +27,9 @@ from todo_core import (
     open_store,
 )
 from todo_core.engine import create_engine, database_url, translate_errors
+from todo_core.postgres import PostgresDatabase
 from todo_core.sql import SqlTaskStore
+from todo_core.statements import Statement
 
 
 def unused_port() -> int:
@@ -229,51 +231,51 @@ class TestUnmigratedDatabase:
             assert tables == 0
 
 
+def slow_statement(store: object, seconds: float) -> Statement:
+    assert isinstance(store, SqlTaskStore)
+    return store.database.statements.compile(sa.select(sa.func.pg_sleep(seconds)))
+
+
 @pytest.mark.postgres
 class TestPostgresTimeouts:
     async def test_statement_timeout(self) -> None:
-        """A statement over statement_timeout is StoreUnavailable; the store still works."""
-        async with open_store(postgres_url(), create_schema=True, statement_timeout=0.2) as store:
+        """A statement over statement_timeout is cancelled and StoreUnavailable; the
+        connection it ran on serves the next call."""
+        async with open_store(
+            postgres_url(), create_schema=True, statement_timeout=0.2, pool_size=1, max_overflow=0
+        ) as store:
             assert isinstance(store, SqlTaskStore)
             started = time.monotonic()
             with pytest.raises(StoreUnavailable):
-                async with store._transaction() as connection:
-                    await connection.execute(sa.text("SELECT pg_sleep(1)"))
+                await store.database.fetch(slow_statement(store, 1), {})
             assert time.monotonic() - started < 0.9
             user = f"timeout-{uuid4().hex[:8]}"
             task = await store.create(user, TaskCreate(title="after"))
             assert await store.get(user, task.id) == task
             await store.delete(user, task.id)
 
-    async def test_statement_timeout_is_set_per_transaction(self) -> None:
-        """The timeout applies inside store transactions and does not leak to the session
-        (SET LOCAL: safe through PgBouncer in transaction mode)."""
+    async def test_timed_out_statement_is_cancelled_on_the_server(self) -> None:
+        """The server stops running a statement the store gave up on (nothing keeps
+        holding locks or a backend), and the session keeps no statement_timeout."""
         async with open_store(
             postgres_url(), create_schema=True, statement_timeout=0.25, pool_size=1, max_overflow=0
         ) as store:
             assert isinstance(store, SqlTaskStore)
-            async with store._transaction() as connection:
-                inside = await connection.scalar(sa.text("SHOW statement_timeout"))
-            async with store.engine.connect() as connection:
-                outside = await connection.scalar(sa.text("SHOW statement_timeout"))
-        assert inside == "250ms"
-        assert outside == "0"
-
-    async def test_command_timeout_backstop(self) -> None:
-        """The client-side command_timeout also ends a slow statement with StoreUnavailable,
-        and the store keeps working."""
-        async with open_store(
-            postgres_url(), create_schema=True, statement_timeout=10, command_timeout=0.3
-        ) as store:
-            assert isinstance(store, SqlTaskStore)
-            started = time.monotonic()
             with pytest.raises(StoreUnavailable):
-                async with store._transaction() as connection:
-                    await connection.execute(sa.text("SELECT pg_sleep(2)"))
-            assert time.monotonic() - started < 1.5
-            await store.ping()
-            with pytest.raises(TaskNotFound):
-                await store.get("alice", uuid4())
+                await store.database.fetch(slow_statement(store, 30), {})
+            activity = store.database.statements.compile(
+                sa.select(sa.func.count())
+                .select_from(sa.table("pg_stat_activity", sa.column("query")))
+                .where(sa.column("query").like("%pg_sleep%"), sa.column("query").notlike("%count%"))
+            )
+            for _ in range(50):
+                ((running,),) = await store.database.fetch(activity, {})
+                if running == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert running == 0
+            setting = store.database.statements.compile(sa.text("SHOW statement_timeout"))
+            assert await store.database.fetch(setting, {}) == [("0",)]
 
 
 class TestSqliteLocks:
@@ -298,22 +300,23 @@ class TestSqliteLocks:
             assert len((await s.list("alice")).items) == 2
 
 
+@pytest.mark.postgres
 class TestPoolExhaustion:
-    async def test_waiting_for_a_connection_is_bounded(
-        self, sql_backend: str, tmp_path: Path
-    ) -> None:
+    async def test_waiting_for_a_connection_is_bounded(self, tmp_path: Path) -> None:
         """With every pooled connection busy, a call is StoreUnavailable after pool_timeout;
-        once the connection is back, calls succeed."""
+        once the connection is back, calls succeed. (SQLite has no pool to exhaust: its
+        calls queue on their connection.)"""
         async with open_backend(
-            sql_backend, tmp_path, pool_size=1, max_overflow=0, pool_timeout=0.5
+            "postgres", tmp_path, pool_size=1, max_overflow=0, pool_timeout=0.5
         ) as store:
             assert isinstance(store, SqlTaskStore)
-            async with store.engine.connect() as held:
-                await held.execute(sa.select(1))
-                started = time.monotonic()
-                with pytest.raises(StoreUnavailable):
-                    await store.get("alice", uuid4())
-                assert time.monotonic() - started < 1.2
+            assert isinstance(store.database, PostgresDatabase)
+            held = await store.database.pool.acquire()
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await store.get("alice", uuid4())
+            assert time.monotonic() - started < 1.2
+            store.database.pool.release(held)
             with pytest.raises(TaskNotFound):
                 await store.get("alice", uuid4())
 

@@ -1,0 +1,101 @@
+"""PostgreSQL for the SQL store: compiled statements run on pooled asyncpg connections.
+
+One round trip pair per statement and nothing else: no pre-ping, no ``BEGIN``/``COMMIT``
+(each statement is its own transaction), no reset query on release. A connection the
+server closed is found by the statement that uses it; reads are then retried once on
+another connection, writes are not (they may have been applied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.engine import URL
+
+from todo_core.engine import EngineOptions, connect_arguments, translate_errors
+from todo_core.pool import ConnectionPool
+from todo_core.statements import Statement, Statements
+
+__all__ = ["PostgresDatabase"]
+
+# Raised when the connection, not the statement, failed: the server restarted or the
+# network dropped it. Nothing ran, or for a read it does not matter that something did.
+_CONNECTION_LOST: Final = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+)
+
+
+class PostgresDatabase:
+    """A connection pool and the statements compiled for it."""
+
+    def __init__(self, pool: ConnectionPool, options: EngineOptions) -> None:
+        self.statements = Statements(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+        self._pool = pool
+        # Enforced by asyncpg, which on expiry asks the server to cancel the statement:
+        # as binding as a server-side statement_timeout, without a SET round trip.
+        self._statement_timeout = options.statement_timeout
+
+    @classmethod
+    async def open(cls, url: URL, options: EngineOptions) -> PostgresDatabase:
+        """A pool for ``url``; it connects on first use."""
+        arguments = connect_arguments(url, options)
+
+        async def connect() -> asyncpg.Connection:
+            return await asyncpg.connect(**arguments)
+
+        pool = ConnectionPool(
+            connect,
+            max_size=options.pool_size + options.max_overflow,
+            acquire_timeout=options.pool_timeout,
+            # Closed before Neon suspends an idle compute and cuts them (five minutes).
+            idle_lifetime=options.pool_recycle,
+        )
+        return cls(pool, options)
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """The pool underneath (tests hold its connections to exhaust it)."""
+        return self._pool
+
+    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """Every row ``statement`` returns for ``values``."""
+        arguments = statement.arguments(values)
+        with translate_errors():
+            try:
+                return await self._fetch(statement.sql, arguments)
+            except _CONNECTION_LOST:
+                if statement.writes:
+                    raise
+                return await self._fetch(statement.sql, arguments)
+
+    async def fetch_one(
+        self, statement: Statement, values: Mapping[str, Any]
+    ) -> Sequence[Any] | None:
+        """The first row ``statement`` returns for ``values``, if any."""
+        rows = await self.fetch(statement, values)
+        return rows[0] if rows else None
+
+    async def _fetch(self, sql: str, arguments: list[Any]) -> list[Sequence[Any]]:
+        connection = await self._pool.acquire()
+        try:
+            rows: list[Sequence[Any]] = await connection.fetch(
+                sql, *arguments, timeout=self._statement_timeout
+            )
+        except (asyncpg.PostgresError, TimeoutError):
+            self._pool.release(connection)  # the server answered: the connection is sound
+            raise
+        except BaseException:
+            # Lost, or cancelled by our caller mid-protocol: its state is unknown.
+            self._pool.release(connection, reusable=False)
+            raise
+        self._pool.release(connection)
+        return rows
+
+    async def close(self) -> None:
+        await self._pool.close()

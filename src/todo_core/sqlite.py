@@ -1,0 +1,107 @@
+"""SQLite for the SQL store: compiled statements on aiosqlite connections.
+
+Writes go through one connection per process, so they queue in order instead of
+contending for the file lock and sleeping in SQLite's busy handler; the busy timeout
+then only bounds waits on *other* processes. Reads use their own connections, which
+WAL lets run beside the writer. Every statement commits on its own (autocommit).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.engine import URL
+
+from todo_core.engine import EngineOptions, translate_errors
+from todo_core.statements import Statement, Statements
+
+__all__ = ["SqliteDatabase", "sqlite_target"]
+
+_DIALECT = SQLiteDialect_aiosqlite()
+
+
+def sqlite_target(url: URL) -> URL:
+    """``url`` with ``:memory:`` turned into a named, shared in-memory database.
+
+    A plain ``:memory:`` database belongs to one connection; the store needs the
+    migration's connection and its own to see the same one. The name is unique per
+    store, so two stores never share it; it lives while a connection holds it.
+    """
+    if url.database not in (None, "", ":memory:"):
+        return url
+    return url.set(
+        database=f"file:todo-{uuid.uuid4().hex}",
+        query={"mode": "memory", "cache": "shared", "uri": "true"},
+    )
+
+
+class SqliteDatabase:
+    """One writer connection, a few reader connections, statements compiled for them."""
+
+    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
+        self.statements = Statements(_DIALECT)
+        self._writer = writer
+        self._readers = readers
+        self._next_reader = itertools.cycle(readers).__next__
+
+    @classmethod
+    async def open(cls, url: URL, options: EngineOptions) -> SqliteDatabase:
+        """Connections to the database file (or shared memory) ``url`` names."""
+        # The same reading of the URL (uri=true, mode=ro, ...) as the migration's engine.
+        (path,), arguments = _DIALECT.create_connect_args(url)
+        in_memory = url.query.get("mode") == "memory"
+        opened: list[aiosqlite.Connection] = []
+        try:
+            with translate_errors():
+                for _ in range(1 if in_memory else 1 + max(1, options.pool_size)):
+                    opened.append(await _connect(path, arguments, options))
+        except BaseException:
+            for connection in opened:
+                await connection.close()
+            raise
+        # A shared-cache memory database has table locks, not WAL: one connection.
+        return cls(opened[0], opened[1:] or opened[:1])
+
+    @property
+    def writer(self) -> aiosqlite.Connection:
+        """The connection every write goes through (tests read its pragmas)."""
+        return self._writer
+
+    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """Every row ``statement`` returns for ``values``."""
+        connection = self._writer if statement.writes else self._next_reader()
+        with translate_errors():
+            rows = await connection.execute_fetchall(statement.sql, statement.arguments(values))
+        return rows  # type: ignore[return-value]  # noqa: RET504 # a list of sqlite3 rows
+
+    async def fetch_one(
+        self, statement: Statement, values: Mapping[str, Any]
+    ) -> Sequence[Any] | None:
+        """The first row ``statement`` returns for ``values``, if any."""
+        rows = await self.fetch(statement, values)
+        return rows[0] if rows else None
+
+    async def close(self) -> None:
+        for connection in {id(c): c for c in (self._writer, *self._readers)}.values():
+            await connection.close()
+
+
+async def _connect(
+    path: str, arguments: Mapping[str, Any], options: EngineOptions
+) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(
+        path,
+        **arguments,
+        isolation_level=None,  # autocommit: each statement is its own transaction
+        timeout=options.statement_timeout,  # the busy timeout: lock waits are bounded
+    )
+    # WAL lets readers run beside the writer; FULL fsyncs every commit, so an
+    # acknowledged write survives even a power cut, not only a killed process.
+    await connection.execute("PRAGMA journal_mode=WAL")
+    await connection.execute("PRAGMA synchronous=FULL")
+    return connection
