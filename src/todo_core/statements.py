@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -85,10 +86,13 @@ def _row_reader(dialect: Dialect) -> Callable[[Sequence[Any]], Task]:
         column.type.dialect_impl(dialect).result_processor(dialect, None)
         for column in _TASK_COLUMNS
     ]
-    if not any(processors):  # PostgreSQL: asyncpg already returns the Python types
+    if not any(processors):  # PostgreSQL: asyncpg returns the Python types, nearly
 
         def read(row: Sequence[Any]) -> Task:
-            return trusted_task(dict(zip(TASK_FIELDS, row, strict=True)))
+            values = dict(zip(TASK_FIELDS, row, strict=True))
+            # asyncpg's own UUID subclass, which orjson and others refuse: a plain one.
+            values["id"] = UUID(int=values["id"].int)
+            return trusted_task(values)
 
         return read
 

@@ -8,6 +8,7 @@ from itertools import count
 from typing import cast
 from uuid import UUID, uuid4
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -849,3 +850,12 @@ class TestCursors:
         with pytest.raises(ValueError, match="16 bytes"):
             async with store_factory(cursor_secret=b"short"):
                 pass  # pragma: no cover
+
+
+async def test_task_ids_are_plain_uuids(store: TaskStore) -> None:
+    """Ids come back as ``uuid.UUID`` itself, not a driver's subclass, so any JSON
+    encoder that knows UUIDs (orjson included) can serialise a task."""
+    created = await store.create(ALICE, TaskCreate(title="t"))
+    for task in (await store.get(ALICE, created.id), (await store.list(ALICE)).items[0]):
+        assert type(task.id) is UUID
+        assert orjson.loads(orjson.dumps(task.model_dump()))["id"] == str(created.id)
