@@ -71,10 +71,7 @@ def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def listing_cases() -> Iterator[tuple[SortOrder, bool, bool, bool]]:
     """Every sort, with and without a cursor, the completed filter and a search."""
-    for sort, after, completed, search in itertools.product(
-        get_args(SortOrder), (False, True), (False, True), (False, True)
-    ):
-        yield sort, after, completed, search
+    yield from itertools.product(get_args(SortOrder), (False, True), (False, True), (False, True))
 
 
 @pytest.mark.parametrize(("sort", "after", "completed", "search"), list(listing_cases()))
