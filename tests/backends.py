@@ -21,7 +21,11 @@ BACKENDS = [
     "memory",
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
+    # The same database with named prepared statements (EngineOptions.prepared_statements).
+    pytest.param("postgres-prepared", marks=pytest.mark.postgres),
 ]
+# Store options each backend name stands for, beyond its URL.
+BACKEND_OPTIONS: dict[str, dict[str, object]] = {"postgres-prepared": {"prepared_statements": True}}
 
 
 def postgres_url() -> str:
@@ -42,7 +46,7 @@ def backend_url(backend: str, tmp_path: Path) -> str:
         return "memory://"
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'tasks.db'}"
-    if backend == "postgres":
+    if backend.startswith("postgres"):
         return postgres_url()
     raise ValueError(backend)
 
@@ -57,8 +61,8 @@ async def run_sql(store: SqlTaskStore, statement: sa.ClauseElement) -> list[Sequ
 async def open_backend(backend: str, tmp_path: Path, **options: object) -> AsyncIterator[TaskStore]:
     """An empty, migrated store of ``backend``. PostgreSQL tests share one database, so
     its tasks table is emptied first; tests run one at a time."""
-    options.setdefault("create_schema", backend != "memory")
+    options = {"create_schema": backend != "memory"} | BACKEND_OPTIONS.get(backend, {}) | options
     async with open_store(backend_url(backend, tmp_path), **options) as store:  # type: ignore[arg-type]
-        if isinstance(store, SqlTaskStore) and backend == "postgres":
+        if isinstance(store, SqlTaskStore) and backend.startswith("postgres"):
             await run_sql(store, sa.delete(tasks))
         yield store

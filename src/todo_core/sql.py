@@ -8,6 +8,7 @@ compiled SQL on the driver directly (``postgres.py``, ``sqlite.py``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -36,6 +37,7 @@ from todo_core.timestamps import utc_now
 
 __all__ = ["Database", "SqlTaskStore", "open_sql_store"]
 
+_log = logging.getLogger("todo_core.sql")
 _DEFAULT_QUERY = ListQuery()
 # Every version a row can hold: they start at 1 in a 32-bit INTEGER column. Any other
 # expected_version cannot match, and binding it would overflow the driver.
@@ -56,6 +58,27 @@ class Database(Protocol):
     ) -> Sequence[Any] | None: ...
 
     async def close(self) -> None: ...
+
+
+class _EchoingDatabase:
+    """Logs each statement before ``database`` runs it: the ``echo`` option."""
+
+    def __init__(self, database: Database) -> None:
+        self.statements = database.statements
+        self._database = database
+
+    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Sequence[Any]]:
+        _log.info("%s\n%r", statement.sql, statement.arguments(values))
+        return await self._database.fetch(statement, values)
+
+    async def fetch_one(
+        self, statement: Statement, values: Mapping[str, Any]
+    ) -> Sequence[Any] | None:
+        _log.info("%s\n%r", statement.sql, statement.arguments(values))
+        return await self._database.fetch_one(statement, values)
+
+    async def close(self) -> None:
+        await self._database.close()
 
 
 def _stored_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,6 +263,8 @@ async def open_sql_store(
         database = await PostgresDatabase.open(target, engine_options)
     try:
         secret = await _prepare_schema(target, engine_options, create_schema, cursor_secret)
+        if engine_options.echo:
+            database = _EchoingDatabase(database)
         yield SqlTaskStore(database, cursor_secret=secret, clock=clock)
     finally:
         await database.close()

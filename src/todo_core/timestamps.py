@@ -28,4 +28,17 @@ def from_micros(micros: int) -> datetime:
 def rfc3339(moment: datetime) -> str:
     """``2026-11-30T10:22:44.000000Z``: UTC, always six fractional digits, so the
     strings of two timestamps compare like the timestamps."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:  # stores hand out UTC already; convert anything else
+        moment = moment.astimezone(UTC)
+    # %-formatting the fields takes a third of strftime's time (and beats an f-string and
+    # isoformat), a cost every task of a listing pays twice. Unlike strftime's %Y, it also
+    # writes years before 1000 with four digits, as RFC 3339 requires.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )

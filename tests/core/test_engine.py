@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from todo_core.engine import (
     database_url,
     engine_arguments,
 )
+from todo_core.models import SortOrder
 from todo_core.sql import SqlTaskStore
 from todo_core.sqlite import SqliteDatabase
 
@@ -231,3 +232,35 @@ class TestSqlite:
             )
             assert len((await store.list("alice")).items) == 10
             assert await store.get("alice", created[0].id) == created[0]
+
+
+async def test_echo_logs_each_statement(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """echo=True logs every statement a call runs, with its arguments, to todo_core.sql."""
+    caplog.set_level("INFO", logger="todo_core.sql")
+    async with open_store(
+        f"sqlite:///{tmp_path / 'echo.db'}", create_schema=True, echo=True
+    ) as store:
+        task = await store.create("alice", TaskCreate(title="logged"))
+        await store.get("alice", task.id)
+    messages = [r.getMessage() for r in caplog.records if r.name == "todo_core.sql"]
+    assert any(m.startswith("INSERT INTO tasks") and "'logged'" in m for m in messages)
+    assert any(m.startswith("SELECT") and "'alice'" in m for m in messages)
+
+
+class TestPreparedStatements:
+    def test_off_by_default(self) -> None:
+        """Unless asked, the store's connections prepare nothing by name."""
+        assert store_connect("postgresql://u@h/db")["statement_cache_size"] == 0
+
+    def test_on_request_the_store_caches_named_statements(self) -> None:
+        """prepared_statements=True turns on asyncpg's statement cache for the store's
+        connections, large enough for every statement shape; the migration engine keeps
+        unnamed statements."""
+        size = store_connect("postgresql://u@h/db", prepared_statements=True)[
+            "statement_cache_size"
+        ]
+        assert size >= 2 * len(get_args(SortOrder)) * 8
+        _, engine = engine_arguments(
+            database_url("postgresql://u@h/db"), EngineOptions(prepared_statements=True)
+        )
+        assert engine["connect_args"]["statement_cache_size"] == 0
