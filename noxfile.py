@@ -43,16 +43,23 @@ def serve(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Load the server beside ../shared/bench's limit server, then time the store.
+    """Load the server beside the limit server and on a 1,000,000-task table; time the store.
+
+    The HTTP suites use ../shared/bench; the scale one compares a 1,000,000-task table
+    with a 10,000-task one.
 
     Needs wrk (apt-get install wrk) and PostgreSQL: TODO_BENCH_POSTGRES_URL names the
     maintenance database through which the bench databases are created and dropped
-    (default postgresql://postgres@127.0.0.1:5432/postgres). Takes about five minutes;
-    writes docs/performance/. Arguments after -- go to the HTTP suite, e.g.
-    `nox -s bench -- --duration 5 --rounds 2` (`python -m benchmarks.http --help`).
+    (default postgresql://postgres@127.0.0.1:5432/postgres). Takes about nine minutes;
+    writes docs/performance/. Arguments after -- go to both HTTP suites, e.g.
+    `nox -s bench -- --duration 5 --rounds 2` (`python -m benchmarks.http --help`);
+    `--no-scale` leaves out the large table (`python -m benchmarks.scale --help`).
     """
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "bench"))
-    session.run("python", "-m", "benchmarks.http", *session.posargs)
+    load = [argument for argument in session.posargs if argument != "--no-scale"]
+    session.run("python", "-m", "benchmarks.http", *load)
+    if "--no-scale" not in session.posargs:
+        session.run("python", "-m", "benchmarks.scale", *load)
     session.run(
         "pytest",
         "benchmarks/test_store_speed.py",

@@ -5,25 +5,62 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Final
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
 
 import asyncpg
 
 from benchmarks.errors import BenchError
+from benchmarks.processes import run_command
 from todo_core.engine import database_url
+from todo_core.schema import tasks
 
 __all__ = [
     "MAINTENANCE_VARIABLE",
+    "TableSize",
     "create_database",
     "drop_database",
+    "fill_tasks",
     "maintenance_url",
+    "migrate",
+    "table_size",
     "throwaway_database",
 ]
 
 MAINTENANCE_VARIABLE: Final = "TODO_BENCH_POSTGRES_URL"
 _DEFAULT_MAINTENANCE: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
+MIGRATE_SECONDS: Final = 120.0
+# Filling 1,000,000 rows takes ~25 s on a busy 2-core machine; a stuck fill still ends.
+FILL_SECONDS: Final = 900.0
+
+# Filler rows shaped like the API's own: uuid4 ids, created_at = updated_at, version 1,
+# the folded columns as str.lower() of ASCII text. A user's rows are spread over the
+# whole table, as a user's tasks created over time would be; created_at runs back one
+# second per row from now. Every column of todo_core.schema.tasks, checked before use.
+_FILLER_COLUMNS: Final = (
+    "user_id",
+    "id",
+    "title",
+    "description",
+    "completed",
+    "created_at",
+    "updated_at",
+    "version",
+    "title_folded",
+    "description_folded",
+)
+_FILL: Final = f"""
+INSERT INTO tasks ({", ".join(_FILLER_COLUMNS)})
+SELECT 'filler-' || lpad((n % $2)::text, 6, '0'), gen_random_uuid(),
+       'Filler task ' || n, 'Filler description ' || n, n % 3 = 0,
+       stamp.at, stamp.at, 1, 'filler task ' || n, 'filler description ' || n
+FROM generate_series(1, $1::integer) AS n,
+     LATERAL (SELECT statement_timestamp() - n * interval '1 second' AS at) AS stamp
+"""
 
 
 def maintenance_url() -> str:
@@ -43,18 +80,24 @@ def _shown(url: str) -> str:
     return database_url(url).set(drivername="postgresql").render_as_string(hide_password=True)
 
 
-async def _execute(maintenance: str, sql: str) -> None:
+@asynccontextmanager
+async def _connection(url: str) -> AsyncIterator[Any]:
     try:
-        connection = await asyncpg.connect(_plain(maintenance), timeout=10)
+        connection = await asyncpg.connect(_plain(url), timeout=10)
     except (OSError, asyncpg.PostgresError) as error:
         raise BenchError(
-            f"cannot reach PostgreSQL at {_shown(maintenance)} (set it with --postgres-url "
+            f"cannot reach PostgreSQL at {_shown(url)} (set it with --postgres-url "
             f"or {MAINTENANCE_VARIABLE}): {error}"
         ) from error
     try:
-        await connection.execute(sql)
+        yield connection
     finally:
         await connection.close()
+
+
+async def _execute(maintenance: str, sql: str) -> None:
+    async with _connection(maintenance) as connection:
+        await connection.execute(sql)
 
 
 async def create_database(maintenance: str, prefix: str) -> str:
@@ -81,3 +124,49 @@ def throwaway_database(maintenance: str, prefix: str) -> Iterator[str]:
         yield url
     finally:
         asyncio.run(drop_database(maintenance, url))
+
+
+def migrate(url: str) -> None:
+    """Create the project's schema in ``url`` with ``todo-http migrate``."""
+    command = [sys.executable, "-m", "todo_http", "migrate", "--database-url", url]
+    run_command(command, label="todo-http migrate", timeout=MIGRATE_SECONDS, cwd=Path.cwd())
+
+
+async def fill_tasks(url: str, count: int, users: int) -> None:
+    """Insert ``count`` filler tasks over ``users`` users (``filler-NNNNNN``) into the
+    migrated database ``url`` in one server-side statement, then ``VACUUM ANALYZE`` and
+    ``CHECKPOINT``: planner statistics, visibility map and hint bits as an established
+    table has them, and no checkpoint of the fill's writes during the measurement."""
+    if set(_FILLER_COLUMNS) != set(tasks.columns.keys()):
+        raise BenchError(
+            f"the filler INSERT in {__name__} fills {sorted(_FILLER_COLUMNS)}, but "
+            f"todo_core.schema.tasks has {sorted(tasks.columns.keys())}: update _FILL"
+        )
+    async with _connection(url) as connection:
+        try:
+            if count > 0:
+                await connection.execute(_FILL, count, max(1, users), timeout=FILL_SECONDS)
+            await connection.execute("VACUUM ANALYZE tasks", timeout=FILL_SECONDS)
+            # Without the privilege it is only slower to settle; the measurement stays valid.
+            with suppress(asyncpg.InsufficientPrivilegeError):
+                await connection.execute("CHECKPOINT", timeout=FILL_SECONDS)
+        except TimeoutError:
+            raise BenchError(f"filling {_shown(url)} took over {FILL_SECONDS:.0f} s") from None
+
+
+@dataclass(frozen=True)
+class TableSize:
+    """What the tasks table holds: rows, distinct users, and MiB with its indexes."""
+
+    tasks: int
+    users: int
+    mib: float
+
+
+async def table_size(url: str) -> TableSize:
+    """Count the tasks table of ``url`` (a full scan: once, after the measurement)."""
+    async with _connection(url) as connection:
+        row = await connection.fetchrow(
+            "SELECT count(*), count(DISTINCT user_id), pg_total_relation_size('tasks') FROM tasks"
+        )
+    return TableSize(tasks=int(row[0]), users=int(row[1]), mib=int(row[2]) / 2**20)

@@ -13,11 +13,22 @@ from typing import Any, Final
 from benchmarks.errors import BenchError
 from benchmarks.processes import run_command
 
-__all__ = ["BENCH_DIR_VARIABLE", "Harness", "LoadOptions", "default_bench_dir"]
+__all__ = [
+    "BENCH_DIR_VARIABLE",
+    "SEEDED_TASKS",
+    "SEEDED_USERS",
+    "Harness",
+    "LoadOptions",
+    "default_bench_dir",
+]
 
 BENCH_DIR_VARIABLE: Final = "TODO_BENCH_DIR"
 REPOSITORY: Final = Path(__file__).resolve().parent.parent
 SEED_SECONDS: Final = 300.0
+# What ``bench.py seed`` creates with its defaults: 100 users x 10 tasks, and a list
+# user with 50 tasks that the suite never writes to.
+SEEDED_USERS: Final = 100 + 1
+SEEDED_TASKS: Final = 100 * 10 + 50
 
 
 def default_bench_dir() -> Path:

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ __all__ = [
     "Server",
     "free_port",
     "interrupt_on_signals",
+    "our_server",
     "run_command",
     "running_server",
 ]
@@ -61,6 +63,13 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def our_server(name: str, database: str) -> Server:
+    """``todo-http serve`` with one worker on ``database``, on a free port."""
+    port = free_port()
+    command = (sys.executable, "-m", "todo_http", "serve", "--workers", "1", "--port", str(port))
+    return Server(name, (*command, "--database-url", database), port, "/readyz")
 
 
 def _stop_group(process: subprocess.Popen[bytes], timeout: float = STOP_SECONDS) -> None:

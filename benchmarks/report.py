@@ -4,19 +4,27 @@ server, the issue's targets checked, and the markdown table docs/performance.md 
 from __future__ import annotations
 
 import statistics
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
+
+from benchmarks.harness import REPOSITORY
 
 __all__ = [
     "LIMIT",
     "OURS_POSTGRES",
     "OURS_SQLITE",
     "Row",
+    "commit",
     "final_rss_mib",
+    "foreign_load",
+    "list_sizes",
     "markdown",
+    "number",
     "rows",
     "target_checks",
+    "times",
 ]
 
 OURS_POSTGRES: Final = "ours-pg"
@@ -43,6 +51,9 @@ class Row:
     non2xx: int
     socket_errors: int
     cpu_us_per_req: float | None
+    # CPU of every postgres process on the machine per request (bench.py's
+    # cpu_cores_used.postgres): approximate, since PostgreSQL may serve others too.
+    postgres_cpu_us_per_req: float | None
     rss_mib: float | None
     rps_vs_limit: float | None
     cpu_vs_limit: float | None
@@ -57,12 +68,20 @@ def _ratio(ours: float | None, limit: float | None) -> float | None:
     return ours / limit
 
 
+def _postgres_us(run: Mapping[str, Any]) -> float | None:
+    cores = run.get("cpu_cores_used", {}).get("postgres")
+    if cores is None or not run.get("requests"):
+        return None
+    return float(cores) * float(run["duration_s"]) / int(run["requests"]) * 1e6
+
+
 def _one(scenario: str, server: str, runs: Sequence[Mapping[str, Any]]) -> Row:
     # The median round by req/s, as bench.py's own table picks it: one slow round
     # (foreign load on a shared machine) neither drags the figure down nor hides.
     ordered = sorted(runs, key=lambda run: float(run["rps"]))
     median = ordered[(len(ordered) - 1) // 2]
     cpu = [float(run["server_cpu_us_per_req"]) for run in runs if run.get("server_cpu_us_per_req")]
+    postgres = [us for run in runs if (us := _postgres_us(run)) is not None]
     rss = median.get("server_mem_kib", {}).get("VmRSS")
     return Row(
         scenario=scenario,
@@ -73,6 +92,7 @@ def _one(scenario: str, server: str, runs: Sequence[Mapping[str, Any]]) -> Row:
         non2xx=sum(int(run["non2xx"]) for run in runs),
         socket_errors=sum(sum(run["socket_errors"].values()) for run in runs),
         cpu_us_per_req=statistics.median(cpu) if cpu else None,
+        postgres_cpu_us_per_req=statistics.median(postgres) if postgres else None,
         rss_mib=None if rss is None else rss / 1024,
         rps_vs_limit=None,
         cpu_vs_limit=None,
@@ -102,17 +122,45 @@ def rows(suite: Mapping[str, Any]) -> list[Row]:
     return result
 
 
+def foreign_load(suite: Mapping[str, Any]) -> float:
+    """Cores busy with neither wrk, PostgreSQL nor the server under test (median of the
+    runs): on a shared machine req/s and latency suffer from it, CPU per request hardly."""
+    other = [run["cpu_cores_used"].get("other", 0.0) for run in suite["runs"]]
+    return statistics.median(other) if other else 0.0
+
+
+def list_sizes(suite: Mapping[str, Any]) -> dict[str, Any]:
+    """How many tasks each server's list request returned (``suite --check``). Servers may
+    paginate by default; the list scenario is only comparable if they return the same."""
+    checks: Mapping[str, Any] = suite.get("checks", {})
+    return {server: found.get("list", {}).get("list_items") for server, found in checks.items()}
+
+
+def commit() -> str:
+    """The short commit measured, with ``+changes`` when the working tree differs."""
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments], cwd=REPOSITORY, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    found = git("rev-parse", "--short", "HEAD") or "unknown"
+    return found + ("+changes" if git("status", "--porcelain") else "")
+
+
 def final_rss_mib(suite: Mapping[str, Any]) -> dict[str, float]:
     """Each server's resident memory once the whole suite has run."""
     final: Mapping[str, Mapping[str, int]] = suite.get("final_mem_kib", {})
     return {server: memory["VmRSS"] / 1024 for server, memory in final.items() if "VmRSS" in memory}
 
 
-def _number(value: float | None, digits: int = 0) -> str:
+def number(value: float | None, digits: int = 0) -> str:
+    """``value`` rounded to ``digits``, or an empty cell."""
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _times(value: float | None) -> str:
+def times(value: float | None) -> str:
+    """A ratio as ``1.23x``, or an empty cell."""
     return "" if value is None else f"{value:.2f}x"
 
 
@@ -127,8 +175,8 @@ def markdown(table: Sequence[Row], final_rss: Mapping[str, float]) -> str:
         lines.append(
             f"| {row.scenario} | {row.server} | {row.rps:.0f} | {row.p50_ms:.2f} "
             f"| {row.p99_ms:.2f} | {row.non2xx} | {row.socket_errors} "
-            f"| {_number(row.cpu_us_per_req)} | {_number(row.rss_mib, 1)} "
-            f"| {_times(row.rps_vs_limit)} | {_times(row.cpu_vs_limit)} |"
+            f"| {number(row.cpu_us_per_req)} | {number(row.rss_mib, 1)} "
+            f"| {times(row.rps_vs_limit)} | {times(row.cpu_vs_limit)} |"
         )
     if final_rss:
         lines += ["", "| server | RSS MiB after the suite |", "|---|---:|"]
