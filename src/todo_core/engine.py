@@ -10,15 +10,17 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from sqlalchemy import exc
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from todo_core.errors import StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
     "EngineOptions",
@@ -139,6 +141,10 @@ def connect_arguments(url: URL, options: EngineOptions) -> dict[str, Any]:
 
 def create_engine(url: str | URL, options: EngineOptions | None = None) -> AsyncEngine:
     """An engine for ``url`` with this package's settings. Connects lazily."""
+    # Imported here: only migrations need an engine, and a serving process that does
+    # not migrate never loads SQLAlchemy's engine layer.
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     target, arguments = engine_arguments(database_url(url), options or EngineOptions())
     return create_async_engine(target, **arguments)
 

@@ -8,12 +8,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from todo_core.engine import EngineOptions, create_engine, translate_errors
 from todo_core.errors import StoreError
 
-__all__ = ["current_revision", "head_revision", "require_current_schema", "upgrade_schema"]
+__all__ = [
+    "current_revision",
+    "head_revision",
+    "migrate",
+    "require_current_schema",
+    "upgrade_schema",
+]
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -54,3 +61,13 @@ async def require_current_schema(engine: AsyncEngine) -> None:
             f"the database schema is at revision {current or 'none'}, this package needs "
             f"{head}: run `todo-http migrate` or open the store with create_schema=True"
         )
+
+
+async def migrate(url: str | URL, options: EngineOptions | None = None) -> None:
+    """``upgrade_schema`` on a short-lived engine for ``url``; driver errors translated."""
+    engine = create_engine(url, options)
+    try:
+        with translate_errors():
+            await upgrade_schema(engine)
+    finally:
+        await engine.dispose()

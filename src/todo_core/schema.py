@@ -8,7 +8,7 @@ primary key and of every index, so the table can be distributed by it (Citus).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -19,7 +19,16 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from todo_core.timestamps import from_micros, to_micros
 
-__all__ = ["UTCTimestamp", "contains_text", "metadata", "next_stamp", "settings", "tasks"]
+__all__ = [
+    "SCHEMA_REVISION",
+    "UTCTimestamp",
+    "alembic_version",
+    "contains_text",
+    "metadata",
+    "next_stamp",
+    "settings",
+    "tasks",
+]
 
 
 class UTCTimestamp(sa.TypeDecorator[datetime]):
@@ -57,6 +66,15 @@ class UTCTimestamp(sa.TypeDecorator[datetime]):
 
 
 metadata = sa.MetaData()
+
+SCHEMA_REVISION: Final = "0001"
+"""The Alembic revision these tables are at: the newest in ``todo_core/migrations``."""
+
+# Alembic's own bookkeeping table, read at open to skip loading Alembic when there is
+# nothing to migrate. Outside ``metadata``: the migrations do not create it, Alembic does.
+alembic_version = sa.Table(
+    "alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), nullable=False)
+)
 
 # Titles sort by code point: PostgreSQL's "C" collation does that for UTF-8, and so does
 # SQLite's default BINARY collation.

@@ -16,12 +16,10 @@ from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_core.engine import EngineOptions, create_engine, database_url, translate_errors
-from todo_core.errors import PreconditionFailed, StoreError, TaskNotFound
+from todo_core.engine import EngineOptions, database_url
+from todo_core.errors import PreconditionFailed, StoreError, StoreUnavailable, TaskNotFound
 from todo_core.listing import CursorCodec, fold
-from todo_core.migrate import require_current_schema, upgrade_schema
 from todo_core.models import (
     ListQuery,
     Page,
@@ -31,7 +29,7 @@ from todo_core.models import (
     TaskReplace,
     validate_user_id,
 )
-from todo_core.schema import settings
+from todo_core.schema import SCHEMA_REVISION, alembic_version, settings
 from todo_core.statements import Statement, Statements
 from todo_core.timestamps import utc_now
 
@@ -229,14 +227,26 @@ class SqlTaskStore:
         raise TaskNotFound(task_id)
 
 
-async def _stored_cursor_secret(engine: AsyncEngine) -> bytes:
-    async with engine.connect() as connection:
-        value = await connection.scalar(
-            sa.select(settings.c.value).where(settings.c.name == "cursor_secret")
-        )
-    if value is None:
+async def _schema_revision(database: Database) -> str | None:
+    """The revision the database is at, or None when it has no schema yet."""
+    statement = database.statements.compile(sa.select(alembic_version.c.version_num))
+    try:
+        row = await database.fetch_one(statement, {})
+    except StoreUnavailable:
+        raise
+    except StoreError:  # no alembic_version table: nothing was ever migrated
+        return None
+    return None if row is None else str(row[0])
+
+
+async def _stored_cursor_secret(database: Database) -> bytes:
+    statement = database.statements.compile(
+        sa.select(settings.c.value).where(settings.c.name == "cursor_secret")
+    )
+    row = await database.fetch_one(statement, {})
+    if row is None:
         raise StoreError("the database has no cursor secret: run `todo-http migrate`")
-    return bytes.fromhex(value)
+    return bytes.fromhex(row[0])
 
 
 @asynccontextmanager
@@ -262,7 +272,9 @@ async def open_sql_store(
 
         database = await PostgresDatabase.open(target, engine_options)
     try:
-        secret = await _prepare_schema(target, engine_options, create_schema, cursor_secret)
+        secret = await _prepare_schema(
+            database, target, engine_options, create_schema, cursor_secret
+        )
         if engine_options.echo:
             database = _EchoingDatabase(database)
         yield SqlTaskStore(database, cursor_secret=secret, clock=clock)
@@ -271,16 +283,26 @@ async def open_sql_store(
 
 
 async def _prepare_schema(
-    target: sa.URL, options: EngineOptions, create_schema: bool, cursor_secret: bytes | None
+    database: Database,
+    target: sa.URL,
+    options: EngineOptions,
+    create_schema: bool,
+    cursor_secret: bytes | None,
 ) -> bytes:
-    """Migrate or check the schema and find the cursor secret, on a short-lived engine."""
-    engine = create_engine(target, options)
-    try:
-        with translate_errors():
-            if create_schema:
-                await upgrade_schema(engine)
-            else:
-                await require_current_schema(engine)
-            return cursor_secret or await _stored_cursor_secret(engine)
-    finally:
-        await engine.dispose()
+    """Check (or migrate) the schema and find the cursor secret.
+
+    Alembic and SQLAlchemy's engine are loaded only when there is something to migrate:
+    a server whose schema is current never holds them in memory.
+    """
+    revision = await _schema_revision(database)
+    if revision != SCHEMA_REVISION:
+        if not create_schema:
+            raise StoreError(
+                f"the database schema is at revision {revision or 'none'}, this package "
+                f"needs {SCHEMA_REVISION}: run `todo-http migrate` or open the store with "
+                "create_schema=True"
+            )
+        from todo_core.migrate import migrate
+
+        await migrate(target, options)
+    return cursor_secret or await _stored_cursor_secret(database)

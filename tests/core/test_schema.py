@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from tests.helpers import ALICE, SQL_BACKENDS, fresh_postgres_database, walk
 from todo_core import ListQuery, TaskCreate, open_store
 from todo_core.engine import create_engine
 from todo_core.migrate import current_revision, head_revision, upgrade_schema
-from todo_core.schema import metadata
+from todo_core.schema import SCHEMA_REVISION, metadata
 
 
 @pytest.fixture(name="empty_url", params=SQL_BACKENDS)
@@ -224,3 +225,34 @@ class TestPostgresSchema:
                 assert secrets == 1
             finally:
                 await engine.dispose()
+
+
+def test_code_names_the_newest_migration() -> None:
+    """SCHEMA_REVISION, which stores compare with the database's, is the migrations' head."""
+    assert head_revision() == SCHEMA_REVISION
+
+
+def test_opening_a_current_database_loads_no_migration_machinery(tmp_path: Path) -> None:
+    """A store whose schema is current leaves Alembic and SQLAlchemy's engine layer
+    unloaded (a serving process stays small); one that migrates loads them."""
+    program = """
+import asyncio, sys
+from todo_core import open_store
+
+async def main(path: str) -> None:
+    async with open_store(f"sqlite:///{path}", create_schema=True) as store:
+        await store.ping()
+    print(sorted(m for m in ("alembic", "sqlalchemy.ext.asyncio") if m in sys.modules))
+
+asyncio.run(main(sys.argv[1]))
+"""
+    path = str(tmp_path / "tasks.db")
+
+    def loaded() -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", program, path], capture_output=True, text=True, check=True
+        )
+        return result.stdout.strip()
+
+    assert loaded() == "['alembic', 'sqlalchemy.ext.asyncio']"  # the first open migrates
+    assert loaded() == "[]"
