@@ -8,11 +8,13 @@ can never reach a client.
 from __future__ import annotations
 
 import logging
+import random
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Final
+from uuid import UUID
 
 import orjson
 from aiohttp import hdrs, web
@@ -73,26 +75,48 @@ _ANSWERS: Final[dict[type[TodoError], tuple[int, str | None]]] = {
 }
 _RETRY_AFTER_SECONDS: Final = "2"
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+# Laid out like a UUID: the mask clears the version nibble and the variant's two top
+# bits, which the other constant sets to version 4, variant RFC 4122.
+_UUID4_MASK: Final = 0xFFFFFFFF_FFFF_0FFF_3FFF_FFFFFFFFFFFF
+_UUID4_BITS: Final = 0x00000000_0000_4000_8000_000000000000
 
 
 def _json(
     payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None
 ) -> web.Response:
     return web.Response(
-        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
+        body=orjson.dumps(payload, option=orjson.OPT_UTC_Z),
+        status=status,
+        headers=headers,
+        content_type="application/json",
     )
 
 
+def _timestamp(moment: datetime) -> datetime | str:
+    # orjson (with OPT_UTC_Z) writes an aware UTC datetime exactly as rfc3339() does, at a
+    # tenth of the cost, which matters with two per task of a listing; but it leaves out
+    # a fraction of a second that is zero, keeps other time zones' offsets and refuses
+    # subclasses of datetime.
+    if type(moment) is datetime and moment.tzinfo is UTC and moment.microsecond:
+        return moment
+    return rfc3339(moment)
+
+
 def task_data(task: Task) -> dict[str, Any]:
-    """The contract's representation of a task (``version`` travels in the ETag)."""
+    """The contract's representation of a task (``version`` travels in the ETag), for orjson.
+
+    ``id`` and most timestamps are left for orjson to write, which it does exactly as
+    ``str()`` and ``rfc3339()`` would, only faster.
+    """
     return {
-        "id": str(task.id),
+        # orjson refuses subclasses of UUID, which another TaskStore's driver may return.
+        "id": task.id if type(task.id) is UUID else str(task.id),
         "user_id": task.user_id,
         "title": task.title,
         "description": task.description,
         "completed": task.completed,
-        "created_at": rfc3339(task.created_at),
-        "updated_at": rfc3339(task.updated_at),
+        "created_at": _timestamp(task.created_at),
+        "updated_at": _timestamp(task.updated_at),
     }
 
 
@@ -153,7 +177,11 @@ def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-ID")
     if given is not None and _REQUEST_ID.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    # What uuid4().hex looks like, at a fraction of its cost: 128 random bits with the
+    # version (4) and variant bits of a random UUID set. They come from the process's
+    # seeded generator rather than a system call per request: an id names a request for
+    # the logs and grants nothing, and clients may choose their own anyway.
+    return f"{random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"
 
 
 @web.middleware

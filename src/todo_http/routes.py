@@ -52,9 +52,11 @@ async def create_task(request: web.Request) -> web.Response:
     user_id = user_id_of(request)
     data = await read_model(request, TaskCreate, JSON_TYPES)
     task = await request.app[STORE].create(user_id, data)
+    # The route's template filled in is what url_for() would give, at a fraction of its
+    # cost: a valid user id and a UUID have no character that a path needs to quote.
+    location = request.app.router["task"].canonical.format(user_id=user_id, task_id=task.id)
     response = _task_response(task, "Task created", status=201)
-    location = request.app.router["task"].url_for(user_id=user_id, task_id=str(task.id))
-    response.headers[hdrs.LOCATION] = str(location)
+    response.headers[hdrs.LOCATION] = location
     return response
 
 

@@ -1,0 +1,67 @@
+"""The envelope's shortcuts write exactly what the plain code would.
+
+``task_data`` leaves ids and most timestamps for orjson to write, and server-made
+request ids skip the ``UUID`` class: both for speed, so both are pinned here against
+``str()``, ``rfc3339()`` and ``uuid4().hex``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from uuid import RFC_4122, UUID, uuid4
+
+import orjson
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from todo_core import Task
+from todo_core.timestamps import rfc3339
+from todo_http.envelope import _request_id, success, task_data
+
+
+class _Moment(datetime):
+    """A subclass of datetime, as some drivers and libraries hand out."""
+
+
+MOMENTS = [
+    datetime(2026, 11, 30, 10, 22, 44, 123456, tzinfo=UTC),
+    datetime(2026, 11, 30, 10, 22, 44, tzinfo=UTC),  # no fraction: orjson would drop it
+    datetime(2026, 11, 30, 10, 22, 44, 1, tzinfo=UTC),
+    datetime(2026, 11, 30, 10, 22, 44, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    _Moment(2026, 11, 30, 10, 22, 44, 5, tzinfo=UTC),
+    datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("moment", MOMENTS, ids=repr)
+def test_task_timestamps_are_written_as_rfc3339(moment: datetime) -> None:
+    # As the SQL stores build tasks from rows: the driver's datetimes as they come.
+    task = Task.model_construct(
+        id=uuid4(),
+        user_id="alice",
+        title="t",
+        description=None,
+        completed=False,
+        created_at=moment,
+        updated_at=moment,
+        version=1,
+    )
+    response = success(task_data(task), "m")
+    assert isinstance(response.body, bytes)
+    data = orjson.loads(response.body)["data"]
+    assert data["id"] == str(task.id)
+    assert data["created_at"] == data["updated_at"] == rfc3339(moment)
+    assert data["created_at"].endswith("Z")
+    assert len(data["created_at"]) == len("2026-11-30T10:22:44.000000Z")
+
+
+def test_server_made_request_ids_are_random_uuid4_in_hex() -> None:
+    request = make_mocked_request("GET", "/healthz")
+    made = {_request_id(request) for _ in range(1000)}
+    assert len(made) == 1000
+    for value in made:
+        parsed = UUID(hex=value)
+        assert parsed.hex == value  # 32 lower-case hexadecimal digits
+        assert parsed.version == 4
+        assert parsed.variant == RFC_4122
