@@ -26,12 +26,13 @@ from typing import Any
 
 from benchmarks.chart import draw
 from benchmarks.cli import SCENARIOS, load_options, load_parser, run_guarded
-from benchmarks.databases import throwaway_database
+from benchmarks.databases import migrate, throwaway_database
 from benchmarks.harness import Harness, LoadOptions
 from benchmarks.processes import Server, free_port, our_server, running_server
 from benchmarks.report import (
     LIMIT,
     OURS_POSTGRES,
+    OURS_PREPARED,
     OURS_SQLITE,
     commit,
     final_rss_mib,
@@ -70,12 +71,21 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> dict[str, A
         ours_database = stack.enter_context(
             throwaway_database(arguments.postgres_url, "todo_bench")
         )
+        prepared_database = stack.enter_context(
+            throwaway_database(arguments.postgres_url, "todo_bench_prepared")
+        )
         limit_database = stack.enter_context(
             throwaway_database(arguments.postgres_url, "todo_bench_limit")
         )
+        sqlite_database = f"sqlite:///{work / 'bench.db'}"
+        # Migrated first, as a deployment does: a server that finds its schema current
+        # never loads Alembic (see docs/performance.md, "Memory").
+        for database in (ours_database, prepared_database, sqlite_database):
+            migrate(database)
         servers = (
             our_server(OURS_POSTGRES, ours_database),
-            our_server(OURS_SQLITE, f"sqlite:///{work / 'bench.db'}"),
+            our_server(OURS_PREPARED, prepared_database, "--prepared-statements"),
+            our_server(OURS_SQLITE, sqlite_database),
             _limit(harness.limit_server, limit_database),
         )
         states: dict[str, Path] = {}

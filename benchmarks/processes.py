@@ -65,11 +65,11 @@ def free_port() -> int:
         return port
 
 
-def our_server(name: str, database: str) -> Server:
+def our_server(name: str, database: str, *options: str) -> Server:
     """``todo-http serve`` with one worker on ``database``, on a free port."""
     port = free_port()
     command = (sys.executable, "-m", "todo_http", "serve", "--workers", "1", "--port", str(port))
-    return Server(name, (*command, "--database-url", database), port, "/readyz")
+    return Server(name, (*command, "--database-url", database, *options), port, "/readyz")
 
 
 def _stop_group(process: subprocess.Popen[bytes], timeout: float = STOP_SECONDS) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
@@ -14,6 +14,7 @@ from benchmarks.harness import REPOSITORY
 __all__ = [
     "LIMIT",
     "OURS_POSTGRES",
+    "OURS_PREPARED",
     "OURS_SQLITE",
     "Row",
     "commit",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 OURS_POSTGRES: Final = "ours-pg"
+# The same server with --prepared-statements (named statements: direct connections only).
+OURS_PREPARED: Final = "ours-pg-prepared"
 OURS_SQLITE: Final = "ours-sqlite"
 LIMIT: Final = "limit"
 
@@ -184,6 +187,27 @@ def markdown(table: Sequence[Row], final_rss: Mapping[str, float]) -> str:
     return "\n".join(lines)
 
 
+def _scenario_checks(
+    check: Callable[[bool, str], None], server: str, scenario: str, row: Row
+) -> None:
+    label = f"{server} {scenario}"
+    if row.rps_vs_limit is not None:
+        check(
+            row.rps_vs_limit >= MIN_RPS_RATIO,
+            f"{label} req/s {row.rps_vs_limit:.2f}x limit (target >= {MIN_RPS_RATIO}x)",
+        )
+    if row.cpu_vs_limit is not None:
+        check(
+            row.cpu_vs_limit <= MAX_CPU_RATIO,
+            f"{label} CPU/req {row.cpu_vs_limit:.2f}x limit (target <= {MAX_CPU_RATIO}x)",
+        )
+    check(row.p99_ms <= MAX_P99_MS, f"{label} p99 {row.p99_ms:.1f} ms (target <= 100)")
+    check(
+        row.non2xx == 0 and row.socket_errors == 0,
+        f"{label} non-2xx {row.non2xx}, socket errors {row.socket_errors} (target 0)",
+    )
+
+
 def target_checks(table: Sequence[Row], final_rss: Mapping[str, float]) -> list[str]:
     """Issue 4's targets, one line each: ``met`` or ``MISSED`` with the measured figure."""
     checks: list[str] = []
@@ -191,35 +215,23 @@ def target_checks(table: Sequence[Row], final_rss: Mapping[str, float]) -> list[
     def check(ok: bool, text: str) -> None:
         checks.append(f"{'met' if ok else 'MISSED'}: {text}")
 
-    postgres = {row.scenario: row for row in table if row.server == OURS_POSTGRES}
     sqlite = {row.scenario: row for row in table if row.server == OURS_SQLITE}
-    for scenario, row in postgres.items():
-        if row.rps_vs_limit is not None:
+    for server in (OURS_POSTGRES, OURS_PREPARED):
+        postgres = {row.scenario: row for row in table if row.server == server}
+        for scenario, row in postgres.items():
+            _scenario_checks(check, server, scenario, row)
+            other = sqlite.get(scenario)
+            if server == OURS_POSTGRES and other and other.cpu_us_per_req and row.cpu_us_per_req:
+                ratio = other.cpu_us_per_req / row.cpu_us_per_req
+                check(
+                    ratio <= MAX_SQLITE_CPU_RATIO,
+                    f"{scenario} SQLite CPU/req {ratio:.2f}x PostgreSQL's "
+                    f"(target <= {MAX_SQLITE_CPU_RATIO}x)",
+                )
+        if server in final_rss:
+            mib = final_rss[server]
             check(
-                row.rps_vs_limit >= MIN_RPS_RATIO,
-                f"{scenario} req/s {row.rps_vs_limit:.2f}x limit (target >= {MIN_RPS_RATIO}x)",
+                mib <= MAX_RSS_MIB,
+                f"{server} RSS after the suite {mib:.1f} MiB (target <= {MAX_RSS_MIB:.0f})",
             )
-        if row.cpu_vs_limit is not None:
-            check(
-                row.cpu_vs_limit <= MAX_CPU_RATIO,
-                f"{scenario} CPU/req {row.cpu_vs_limit:.2f}x limit (target <= {MAX_CPU_RATIO}x)",
-            )
-        check(row.p99_ms <= MAX_P99_MS, f"{scenario} p99 {row.p99_ms:.1f} ms (target <= 100)")
-        check(
-            row.non2xx == 0 and row.socket_errors == 0,
-            f"{scenario} non-2xx {row.non2xx}, socket errors {row.socket_errors} (target 0)",
-        )
-        other = sqlite.get(scenario)
-        if other is not None and other.cpu_us_per_req and row.cpu_us_per_req:
-            ratio = other.cpu_us_per_req / row.cpu_us_per_req
-            check(
-                ratio <= MAX_SQLITE_CPU_RATIO,
-                f"{scenario} SQLite CPU/req {ratio:.2f}x PostgreSQL's "
-                f"(target <= {MAX_SQLITE_CPU_RATIO}x)",
-            )
-    if OURS_POSTGRES in final_rss:
-        mib = final_rss[OURS_POSTGRES]
-        check(
-            mib <= MAX_RSS_MIB, f"RSS after the suite {mib:.1f} MiB (target <= {MAX_RSS_MIB:.0f})"
-        )
     return checks

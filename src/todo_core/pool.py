@@ -60,18 +60,15 @@ class ConnectionPool:
 
     async def acquire(self) -> asyncpg.Connection:
         """A connection for the caller alone until it is given to ``release``."""
-        deadline: float | None = None
-        while True:
-            if self._closed:
-                raise asyncpg.InterfaceError("the pool is closed")
-            connection = self._take_idle()
-            if connection is not None:
-                return connection
-            if self._size < self._max_size:
-                return await self._open()
-            if deadline is None:
-                deadline = asyncio.get_running_loop().time() + self._acquire_timeout
-            await self._wait(deadline)
+        if self._closed:
+            raise asyncpg.InterfaceError("the pool is closed")
+        connection = self._take_idle()
+        if connection is not None:
+            return connection
+        if self._size < self._max_size:
+            self._size += 1
+            return await self._open()
+        return await self._wait()
 
     def release(self, connection: asyncpg.Connection, *, reusable: bool = True) -> None:
         """Give ``connection`` back; one that failed mid-statement is not ``reusable``."""
@@ -85,10 +82,8 @@ class ConnectionPool:
             task = asyncio.get_running_loop().create_task(self._settle(connection))
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
-            return
         else:
-            self._idle.append((connection, time.monotonic()))
-        self._wake_one()
+            self._hand_over(connection)
 
     async def close(self) -> None:
         """Close idle connections now and the others as they come back."""
@@ -100,9 +95,10 @@ class ConnectionPool:
                 await asyncio.wait_for(connection.close(), timeout=2)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 connection.terminate()
-        for waiter in self._waiters:
+        while self._waiters:
+            waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)  # they find the pool closed and raise
+                waiter.set_exception(asyncpg.InterfaceError("the pool is closed"))
         await asyncio.gather(*self._settling, return_exceptions=True)
 
     def _take_idle(self) -> asyncpg.Connection | None:
@@ -115,40 +111,65 @@ class ConnectionPool:
         return None
 
     async def _open(self) -> asyncpg.Connection:
-        self._size += 1
+        """Connect, in room already counted in ``_size``; give the room up on failure."""
         try:
             return await self._connect()
         except BaseException:
-            self._size -= 1
-            self._wake_one()  # the room this attempt held is free again
+            self._free_room()
             raise
 
-    async def _wait(self, deadline: float) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+    async def _wait(self) -> asyncpg.Connection:
+        # First come, first served: a released connection goes to the longest waiter,
+        # never to a caller that arrives later, so under load no request starves.
+        waiter: asyncio.Future[asyncpg.Connection | None] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._waiters.append(waiter)
         try:
-            async with asyncio.timeout_at(deadline):
-                await waiter
+            async with asyncio.timeout(self._acquire_timeout):
+                handed = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._wake_one()  # woken as the timeout struck: pass the turn on
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._pass_on(waiter.result())  # given to us as the timeout struck
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
             raise
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-            with contextlib.suppress(ValueError):  # already taken off by _wake_one
-                self._waiters.remove(waiter)
+        if handed is None:  # room freed for us: open a connection in it
+            return await self._open()
+        return handed
 
-    def _wake_one(self) -> None:
+    def _next_waiter(self) -> asyncio.Future[asyncpg.Connection | None] | None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
-                return
+                return waiter
+        return None
+
+    def _hand_over(self, connection: asyncpg.Connection) -> None:
+        waiter = self._next_waiter()
+        if waiter is None:
+            self._idle.append((connection, time.monotonic()))
+        else:
+            waiter.set_result(connection)
+
+    def _free_room(self) -> None:
+        """One connection fewer: its room goes to the longest waiter, if any."""
+        waiter = self._next_waiter()
+        if waiter is None:
+            self._size -= 1
+        else:
+            waiter.set_result(None)
+
+    def _pass_on(self, handed: asyncpg.Connection | None) -> None:
+        if handed is None:
+            self._free_room()
+        else:
+            self.release(handed)
 
     def _discard(self, connection: asyncpg.Connection) -> None:
-        self._size -= 1
         connection.terminate()
+        self._free_room()
 
     async def _settle(self, connection: asyncpg.Connection) -> None:
         try:
@@ -156,7 +177,6 @@ class ConnectionPool:
         except (Exception, asyncio.CancelledError):
             # Unsure whether it is clean: drop it. Nobody awaits this task to hear why.
             self._discard(connection)
-            self._wake_one()
             return
         self.release(connection)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -34,7 +34,7 @@ _TASK_COLUMNS: Final = (
     tasks.c.updated_at,
     tasks.c.version,
 )
-TASK_FIELDS: Final = tuple(column.name for column in _TASK_COLUMNS)
+TASK_FIELDS: Final = tuple(str(column.name) for column in _TASK_COLUMNS)  # not quoted_name
 """The fields of ``Task``, in the order every task-returning statement selects them."""
 
 # Bind names differ from the column names: UPDATE reserves those for its SET clause.
@@ -44,6 +44,7 @@ _SCOPE: Final = sa.and_(
 _VERSION_MATCHES: Final = tasks.c.version == sa.bindparam("expected_version")
 
 Binder = Callable[[Any], Any]
+_UNKNOWN_SAFETY: Final = SafeUUID.unknown  # looked up once: enum attributes are slow
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ def _row_reader(dialect: Dialect) -> Callable[[Sequence[Any]], Task]:
         def read(row: Sequence[Any]) -> Task:
             values = dict(zip(TASK_FIELDS, row, strict=True))
             # asyncpg's own UUID subclass, which orjson and others refuse: a plain one.
-            values["id"] = UUID(int=values["id"].int)
+            values["id"] = plain_uuid(values["id"])
             return trusted_task(values)
 
         return read
@@ -104,6 +105,17 @@ def _row_reader(dialect: Dialect) -> Callable[[Sequence[Any]], Task]:
         return trusted_task(values)
 
     return read_converted
+
+
+def plain_uuid(value: UUID) -> UUID:
+    """``value`` as ``uuid.UUID`` itself, from any subclass, without re-parsing it.
+
+    What ``UUID.__init__`` ends with, minus its argument checks (the value is one).
+    """
+    plain = object.__new__(UUID)
+    object.__setattr__(plain, "int", value.int)
+    object.__setattr__(plain, "is_safe", _UNKNOWN_SAFETY)
+    return plain
 
 
 class Statements:

@@ -19,8 +19,7 @@ from typing import Final
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from todo_core.engine import EngineOptions, create_engine, database_url, translate_errors
-from todo_core.migrate import head_revision, upgrade_schema
+from todo_core.engine import EngineOptions, database_url
 from todo_http.logs import LOG_FORMATS, configure_logging
 from todo_http.server import (
     ServeOptions,
@@ -155,6 +154,14 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help="extra connections each process may open under load "
         f"(default {EngineOptions().max_overflow})",
     )
+    serve_command.add_argument(
+        "--prepared-statements",
+        action="store_true",
+        default=None,
+        help="use named prepared statements on PostgreSQL: one round trip per query "
+        "instead of two; only for direct connections or a pooler that tracks them "
+        "(PgBouncer >= 1.21 with max_prepared_statements > 0)",
+    )
     commands.add_parser(
         "migrate",
         parents=[database],
@@ -195,6 +202,8 @@ def serve_configuration(
         store_options["pool_size"] = arguments.pool_size
     if arguments.max_overflow is not None:
         store_options["max_overflow"] = arguments.max_overflow
+    if arguments.prepared_statements:
+        store_options["prepared_statements"] = True
     settings = Settings(
         database_url=arguments.database_url,
         # From the environment only: a secret on the command line is visible to every
@@ -229,12 +238,10 @@ def _in_memory(url: str) -> bool:
 
 
 async def _upgrade(url: str, options: Mapping[str, object]) -> str:
-    engine = create_engine(url, EngineOptions.from_mapping(options))
-    try:
-        with translate_errors():
-            await upgrade_schema(engine)
-    finally:
-        await engine.dispose()
+    # Alembic is loaded only here: a worker that does not migrate stays without it.
+    from todo_core.migrate import head_revision, migrate
+
+    await migrate(url, EngineOptions.from_mapping(options))
     return head_revision()
 
 

@@ -84,6 +84,27 @@ async def test_never_opens_more_than_max_size() -> None:
     assert (pool.size, len(opener.opened)) == (2, 2)
 
 
+async def test_waiters_are_served_first_come_first_served() -> None:
+    """A released connection goes to the caller that has waited longest, even when a
+    newcomer asks at that very moment: under steady load nobody starves."""
+    pool = make_pool(Opener(), max_size=1, acquire_timeout=5)
+    held = await pool.acquire()
+    first = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0.01)
+    pool.release(held)
+    newcomer = asyncio.create_task(pool.acquire())
+    assert await first is held
+    await asyncio.sleep(0.01)
+    assert not second.done()
+    assert not newcomer.done()
+    pool.release(held)
+    assert await second is held
+    pool.release(held)
+    assert await newcomer is held
+
+
 async def test_waiting_is_bounded_by_the_acquire_timeout() -> None:
     """With the pool full and nothing released, acquire raises TimeoutError in time."""
     pool = make_pool(Opener(), max_size=1, acquire_timeout=0.2)
@@ -157,6 +178,19 @@ async def test_close_closes_idle_and_later_released_connections() -> None:
     assert pool.size == 0
     with pytest.raises(asyncpg.InterfaceError):
         await pool.acquire()
+
+
+async def test_close_fails_waiting_callers() -> None:
+    """Callers waiting for a connection when the pool closes get an error at once."""
+    pool = make_pool(Opener(), max_size=1, acquire_timeout=5)
+    held = await pool.acquire()
+    waiting = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0.01)
+    await pool.close()
+    with pytest.raises(asyncpg.InterfaceError):
+        await asyncio.wait_for(waiting, 1)
+    pool.release(held)
+    assert pool.size == 0
 
 
 @settings(max_examples=60, deadline=None)

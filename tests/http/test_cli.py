@@ -369,6 +369,8 @@ def test_store_and_server_options() -> None:
     )
     assert settings.store_options == {"pool_size": 2, "max_overflow": 0}
     assert (options.workers, options.shutdown_timeout) == (3, 4.5)
+    settings, _ = _configure("--prepared-statements")
+    assert settings.store_options == {"prepared_statements": True}
 
 
 @pytest.mark.parametrize(
