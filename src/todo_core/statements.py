@@ -21,6 +21,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from todo_core.listing import SORTS
 from todo_core.models import SortOrder, Task, trusted_task
 from todo_core.schema import UTCTimestamp, contains_text, next_stamp, tasks
+from todo_core.timestamps import from_micros
 
 __all__ = ["TASK_FIELDS", "Statement", "Statements"]
 
@@ -97,6 +98,9 @@ def _row_reader(dialect: Dialect) -> Callable[[Sequence[Any]], Task]:
 
         return read
 
+    if dialect.name == "sqlite":
+        return _read_sqlite
+
     def read_converted(row: Sequence[Any]) -> Task:
         values = {
             field: value if process is None else process(value)
@@ -107,13 +111,34 @@ def _row_reader(dialect: Dialect) -> Callable[[Sequence[Any]], Task]:
     return read_converted
 
 
-def plain_uuid(value: UUID) -> UUID:
-    """``value`` as ``uuid.UUID`` itself, from any subclass, without re-parsing it.
+def _read_sqlite(row: Sequence[Any]) -> Task:
+    # What SQLAlchemy's result processors do for these columns on SQLite (hex UUIDs,
+    # 0/1 booleans, integer microseconds), without three calls per value: on a page of
+    # a hundred tasks that was a fifth of the request. The store tests pin the result.
+    task_id, user_id, title, description, completed, created_at, updated_at, version = row
+    return trusted_task(
+        {
+            "id": _uuid_from_int(int(task_id, 16)),
+            "user_id": user_id,
+            "title": title,
+            "description": description,
+            "completed": bool(completed),
+            "created_at": from_micros(created_at),
+            "updated_at": from_micros(updated_at),
+            "version": version,
+        }
+    )
 
-    What ``UUID.__init__`` ends with, minus its argument checks (the value is one).
-    """
+
+def plain_uuid(value: UUID) -> UUID:
+    """``value`` as ``uuid.UUID`` itself, from any subclass, without re-parsing it."""
+    return _uuid_from_int(value.int)
+
+
+def _uuid_from_int(number: int) -> UUID:
+    # What UUID.__init__ ends with, minus its argument checks (the number is a UUID's).
     plain = object.__new__(UUID)
-    object.__setattr__(plain, "int", value.int)
+    object.__setattr__(plain, "int", number)
     object.__setattr__(plain, "is_safe", _UNKNOWN_SAFETY)
     return plain
 
