@@ -1,25 +1,27 @@
-"""Engines that survive PgBouncer and Neon, and the one place driver errors are translated.
+"""Connections that survive PgBouncer and Neon, and the one place driver errors are translated.
 
-See ``docs/library.md`` ("Backends") for why each setting is what it is.
+See ``docs/library.md`` ("Backends") for why each setting is what it is. SQLAlchemy is
+imported only by the functions that build its engine, which only migrations use: the
+store's own connections (``connect_arguments``) and error translation work without it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from sqlalchemy import exc
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
 
 from todo_core.errors import StoreError, StoreUnavailable
+from todo_core.urls import DatabaseURL
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
@@ -70,6 +72,9 @@ def database_url(url: str | URL) -> URL:
     Raises:
         ValueError: the URL is not PostgreSQL or SQLite, or names another driver.
     """
+    from sqlalchemy import exc
+    from sqlalchemy.engine import make_url
+
     if url == ":memory:":
         return make_url("sqlite+aiosqlite:///:memory:")
     try:
@@ -94,6 +99,8 @@ def engine_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, A
     requests run on the store's own connections (``pool_arguments``, ``sqlite.py``).
     Split out from ``create_engine`` so tests can pin them without a database.
     """
+    from sqlalchemy.pool import NullPool
+
     arguments: dict[str, Any] = {"poolclass": NullPool, "echo": options.echo}
     if url.get_backend_name() == "sqlite":
         # sqlite3's busy timeout: how long a writer waits for the file lock.
@@ -112,7 +119,23 @@ def asyncpg_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, 
     # libpq spellings that asyncpg rejects (TypeError on connect): Neon hands these out.
     sslmode = query.pop("sslmode", None)
     query.pop("channel_binding", None)  # asyncpg negotiates SCRAM itself
-    connect_args: dict[str, Any] = {
+    if isinstance(sslmode, tuple):
+        raise ValueError("sslmode is given more than once")
+    return url.set(query=query), _driver_arguments(options, sslmode)
+
+
+def connect_arguments(url: DatabaseURL, options: EngineOptions) -> dict[str, Any]:
+    """``asyncpg.connect`` arguments for the connections the store serves requests with."""
+    arguments = {"dsn": url.dsn, **_driver_arguments(options, url.ssl)}
+    if options.prepared_statements:
+        # asyncpg's cache of named statements, one set per connection; sized well above
+        # the few dozen statement shapes the store has, so none is ever evicted.
+        arguments["statement_cache_size"] = 256
+    return arguments
+
+
+def _driver_arguments(options: EngineOptions, sslmode: str | None) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
         # Unnamed statements only: safe behind PgBouncer in transaction mode (Neon's
         # pooler) and across processes. Needs asyncpg >= 0.31.
         "statement_cache_size": 0,
@@ -122,21 +145,8 @@ def asyncpg_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, 
         "server_settings": {"application_name": options.application_name},
     }
     if sslmode is not None:
-        if isinstance(sslmode, tuple):
-            raise ValueError("sslmode is given more than once")
-        connect_args["ssl"] = sslmode  # asyncpg takes libpq's sslmode names
-    return url.set(query=query), connect_args
-
-
-def connect_arguments(url: URL, options: EngineOptions) -> dict[str, Any]:
-    """``asyncpg.connect`` arguments for the connections the store serves requests with."""
-    target, connect_args = asyncpg_arguments(url, options)
-    if options.prepared_statements:
-        # asyncpg's cache of named statements, one set per connection; sized well above
-        # the few dozen statement shapes the store has, so none is ever evicted.
-        connect_args["statement_cache_size"] = 256
-    dsn = target.set(drivername="postgresql").render_as_string(hide_password=False)
-    return {"dsn": dsn, **connect_args}
+        arguments["ssl"] = sslmode  # asyncpg takes libpq's sslmode names
+    return arguments
 
 
 def create_engine(url: str | URL, options: EngineOptions | None = None) -> AsyncEngine:
@@ -177,17 +187,6 @@ def translate_errors() -> Iterator[None]:
     """
     try:
         yield
-    except exc.TimeoutError as error:  # the pool had no connection within pool_timeout
-        raise StoreUnavailable("no database connection free within the pool timeout") from error
-    except exc.DBAPIError as error:
-        original = error.orig
-        if error.connection_invalidated or _is_transient(original):
-            raise StoreUnavailable(_describe(original)) from error
-        raise StoreError(_describe(original)) from error
-    except (exc.ArgumentError, exc.CompileError):
-        raise  # our bug, not the database's: keep it loud
-    except exc.SQLAlchemyError as error:
-        raise StoreError(_describe(error)) from error
     except (
         OSError,
         TimeoutError,
@@ -195,10 +194,29 @@ def translate_errors() -> Iterator[None]:
         asyncpg.InterfaceError,
         sqlite3.Error,
     ) as error:
-        # Raised by a driver past SQLAlchemy: refused connects, connect timeouts.
         if _is_transient(error):
             raise StoreUnavailable(_describe(error)) from error
         raise StoreError(_describe(error)) from error
+    except Exception as error:
+        # SQLAlchemy's errors come only from its engine (migrations), which loads it:
+        # a process that never did cannot be holding one.
+        sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
+        if sqlalchemy_errors is None or not isinstance(error, sqlalchemy_errors.SQLAlchemyError):
+            raise
+        _translate_sqlalchemy(error, sqlalchemy_errors)
+
+
+def _translate_sqlalchemy(error: Exception, exc: Any) -> None:
+    if isinstance(error, exc.TimeoutError):  # the pool had no connection in time
+        raise StoreUnavailable("no database connection free within the pool timeout") from error
+    if isinstance(error, exc.DBAPIError):
+        original = error.orig
+        if error.connection_invalidated or _is_transient(original):
+            raise StoreUnavailable(_describe(original)) from error
+        raise StoreError(_describe(original)) from error
+    if isinstance(error, exc.ArgumentError | exc.CompileError):
+        raise error  # our bug, not the database's: keep it loud
+    raise StoreError(_describe(error)) from error
 
 
 def _describe(error: BaseException | None) -> str:

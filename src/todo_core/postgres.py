@@ -12,12 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import asyncpg
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.engine import URL
 
 from todo_core.engine import EngineOptions, connect_arguments, translate_errors
 from todo_core.pool import ConnectionPool
 from todo_core.statements import Statement, Statements
+from todo_core.urls import DatabaseURL
 
 __all__ = ["PostgresDatabase"]
 
@@ -35,14 +34,14 @@ class PostgresDatabase:
     """A connection pool and the statements compiled for it."""
 
     def __init__(self, pool: ConnectionPool, options: EngineOptions) -> None:
-        self.statements = Statements(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+        self.statements = Statements("postgresql")
         self._pool = pool
         # Enforced by asyncpg, which on expiry asks the server to cancel the statement:
         # as binding as a server-side statement_timeout, without a SET round trip.
         self._statement_timeout = options.statement_timeout
 
     @classmethod
-    async def open(cls, url: URL, options: EngineOptions) -> PostgresDatabase:
+    async def open(cls, url: DatabaseURL, options: EngineOptions) -> PostgresDatabase:
         """A pool for ``url``; it connects on first use."""
         arguments = connect_arguments(url, options)
 

@@ -8,7 +8,7 @@ primary key and of every index, so the table can be distributed by it (Citus).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -20,7 +20,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from todo_core.timestamps import from_micros, to_micros
 
 __all__ = [
-    "SCHEMA_REVISION",
     "UTCTimestamp",
     "alembic_version",
     "contains_text",
@@ -66,9 +65,6 @@ class UTCTimestamp(sa.TypeDecorator[datetime]):
 
 
 metadata = sa.MetaData()
-
-SCHEMA_REVISION: Final = "0001"
-"""The Alembic revision these tables are at: the newest in ``todo_core/migrations``."""
 
 # Alembic's own bookkeeping table, read at open to skip loading Alembic when there is
 # nothing to migrate. Outside ``metadata``: the migrations do not create it, Alembic does.

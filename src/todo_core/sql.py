@@ -15,9 +15,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-import sqlalchemy as sa
-
-from todo_core.engine import EngineOptions, database_url
+from todo_core._sql import SCHEMA_REVISION
+from todo_core.engine import EngineOptions
 from todo_core.errors import PreconditionFailed, StoreError, StoreUnavailable, TaskNotFound
 from todo_core.listing import CursorCodec, fold
 from todo_core.models import (
@@ -29,9 +28,9 @@ from todo_core.models import (
     TaskReplace,
     validate_user_id,
 )
-from todo_core.schema import SCHEMA_REVISION, alembic_version, settings
 from todo_core.statements import Statement, Statements
 from todo_core.timestamps import utc_now
+from todo_core.urls import DatabaseURL, parse_database_url
 
 __all__ = ["Database", "SqlTaskStore", "open_sql_store"]
 
@@ -229,9 +228,8 @@ class SqlTaskStore:
 
 async def _schema_revision(database: Database) -> str | None:
     """The revision the database is at, or None when it has no schema yet."""
-    statement = database.statements.compile(sa.select(alembic_version.c.version_num))
     try:
-        row = await database.fetch_one(statement, {})
+        row = await database.fetch_one(database.statements.revision, {})
     except StoreUnavailable:
         raise
     except StoreError:  # no alembic_version table: nothing was ever migrated
@@ -240,10 +238,7 @@ async def _schema_revision(database: Database) -> str | None:
 
 
 async def _stored_cursor_secret(database: Database) -> bytes:
-    statement = database.statements.compile(
-        sa.select(settings.c.value).where(settings.c.name == "cursor_secret")
-    )
-    row = await database.fetch_one(statement, {})
+    row = await database.fetch_one(database.statements.secret, {})
     if row is None:
         raise StoreError("the database has no cursor secret: run `todo-http migrate`")
     return bytes.fromhex(row[0])
@@ -260,12 +255,11 @@ async def open_sql_store(
 ) -> AsyncIterator[SqlTaskStore]:
     """Open a ``SqlTaskStore`` on ``url``; see ``todo_core.open_store``."""
     engine_options = EngineOptions.from_mapping(options)
-    target = database_url(url)
+    target = parse_database_url(url)
     database: Database
-    if target.get_backend_name() == "sqlite":
-        from todo_core.sqlite import SqliteDatabase, sqlite_target
+    if target.backend == "sqlite":
+        from todo_core.sqlite import SqliteDatabase
 
-        target = sqlite_target(target)
         database = await SqliteDatabase.open(target, engine_options)
     else:
         from todo_core.postgres import PostgresDatabase
@@ -284,7 +278,7 @@ async def open_sql_store(
 
 async def _prepare_schema(
     database: Database,
-    target: sa.URL,
+    target: DatabaseURL,
     options: EngineOptions,
     create_schema: bool,
     cursor_secret: bytes | None,
@@ -304,5 +298,5 @@ async def _prepare_schema(
             )
         from todo_core.migrate import migrate
 
-        await migrate(target, options)
+        await migrate(target.engine_url, options)
     return cursor_secret or await _stored_cursor_secret(database)

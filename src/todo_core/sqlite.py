@@ -10,57 +10,35 @@ GIL) without serving more requests. Every statement commits on its own (autocomm
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiosqlite
-from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
-from sqlalchemy.engine import URL
 
 from todo_core.engine import EngineOptions, translate_errors
 from todo_core.statements import Statement, Statements
+from todo_core.urls import DatabaseURL
 
-__all__ = ["SqliteDatabase", "sqlite_target"]
-
-_DIALECT = SQLiteDialect_aiosqlite()
-
-
-def sqlite_target(url: URL) -> URL:
-    """``url`` with ``:memory:`` turned into a named, shared in-memory database.
-
-    A plain ``:memory:`` database belongs to one connection; the store needs the
-    migration's connection and its own to see the same one. The name is unique per
-    store, so two stores never share it; it lives while a connection holds it.
-    """
-    if url.database not in (None, "", ":memory:"):
-        return url
-    return url.set(
-        database=f"file:todo-{uuid.uuid4().hex}",
-        query={"mode": "memory", "cache": "shared", "uri": "true"},
-    )
+__all__ = ["SqliteDatabase"]
 
 
 class SqliteDatabase:
     """A writer connection, a reader connection, and statements compiled for them."""
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
-        self.statements = Statements(_DIALECT)
+        self.statements = Statements("sqlite")
         self._writer = writer
         self._reader = reader
 
     @classmethod
-    async def open(cls, url: URL, options: EngineOptions) -> SqliteDatabase:
+    async def open(cls, url: DatabaseURL, options: EngineOptions) -> SqliteDatabase:
         """Connections to the database file (or shared memory) ``url`` names."""
-        # The same reading of the URL (uri=true, mode=ro, ...) as the migration's engine.
-        (path,), arguments = _DIALECT.create_connect_args(url)
-        in_memory = url.query.get("mode") == "memory"
         opened: list[aiosqlite.Connection] = []
         try:
             with translate_errors():
                 # A shared-cache memory database has table locks, not WAL: one connection.
-                for _ in range(1 if in_memory else 2):
-                    opened.append(await _connect(path, arguments, options))
+                for _ in range(1 if url.in_memory else 2):
+                    opened.append(await _connect(url, options))
         except BaseException:
             for connection in opened:
                 await connection.close()
@@ -92,12 +70,10 @@ class SqliteDatabase:
             await self._reader.close()
 
 
-async def _connect(
-    path: str, arguments: Mapping[str, Any], options: EngineOptions
-) -> aiosqlite.Connection:
+async def _connect(url: DatabaseURL, options: EngineOptions) -> aiosqlite.Connection:
     connection = await aiosqlite.connect(
-        path,
-        **arguments,
+        url.path,
+        uri=url.uri,
         isolation_level=None,  # autocommit: each statement is its own transaction
         timeout=options.statement_timeout,  # the busy timeout: lock waits are bounded
     )

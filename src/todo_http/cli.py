@@ -16,10 +16,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
-from todo_core.engine import EngineOptions, database_url
+from todo_core.engine import EngineOptions
+from todo_core.urls import parse_database_url, redacted
 from todo_http.logs import LOG_FORMATS, configure_logging
 from todo_http.server import (
     ServeOptions,
@@ -225,16 +223,13 @@ def serve_configuration(
 
 def display_url(url: str) -> str:
     """``url`` fit for logs and the terminal: any password replaced by ``***``."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not a URL at all: then it holds no password field either
-        return url
+    return redacted(url)
 
 
 def _in_memory(url: str) -> bool:
     if url.startswith("memory:"):
         return True
-    return database_url(url).database in (None, "", ":memory:")
+    return parse_database_url(url).in_memory
 
 
 async def _upgrade(url: str, options: Mapping[str, object]) -> str:

@@ -21,6 +21,7 @@ from todo_core.engine import (
 from todo_core.models import SortOrder
 from todo_core.sql import SqlTaskStore
 from todo_core.sqlite import SqliteDatabase
+from todo_core.urls import parse_database_url, redacted
 
 NEON_URL = "postgresql://u:p@ep-x-pooler.neon.tech/db?sslmode=require&channel_binding=require"
 
@@ -32,7 +33,7 @@ def postgres_arguments(url: str, **options: Any) -> tuple[sa.URL, dict[str, Any]
 
 
 def store_connect(url: str, **options: Any) -> dict[str, Any]:
-    return connect_arguments(database_url(url), EngineOptions(**options))
+    return connect_arguments(parse_database_url(url), EngineOptions(**options))
 
 
 class TestPostgresArguments:
@@ -264,3 +265,81 @@ class TestPreparedStatements:
             database_url("postgresql://u@h/db"), EngineOptions(prepared_statements=True)
         )
         assert engine["connect_args"]["statement_cache_size"] == 0
+
+
+class TestStoreUrls:
+    """The store reads URLs without SQLAlchemy; its migration engine reads them with.
+    Both must reach the same database."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "postgresql://u:p%40ss@db.example:6543/tasks",
+            "postgres://u@h/db",
+            "postgresql+asyncpg://u@h/db?application_name=x",
+            NEON_URL,
+        ],
+    )
+    def test_postgresql_dsn_names_what_sqlalchemy_names(self, url: str) -> None:
+        """Host, port, user, password and database agree with SQLAlchemy's reading; the
+        libpq-only keys are gone from the DSN and sslmode is kept as asyncpg's ssl."""
+        parsed = parse_database_url(url)
+        dsn, engine = sa.make_url(parsed.dsn), database_url(parsed.engine_url)
+        for part in ("host", "port", "username", "password", "database"):
+            assert getattr(dsn, part) == getattr(database_url(url), part) == getattr(engine, part)
+        assert {"sslmode", "channel_binding"}.isdisjoint(dsn.query)
+        assert parsed.ssl == database_url(url).query.get("sslmode")
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "sqlite:///relative/tasks.db",
+            "sqlite+aiosqlite:////var/lib/todo/tasks.db",
+            "sqlite:///file:tasks.db?mode=ro&uri=true",
+        ],
+    )
+    def test_sqlite_path_is_sqlalchemys(self, url: str) -> None:
+        """The file the store opens is the one SQLAlchemy's dialect would open."""
+        parsed = parse_database_url(url)
+        engine = create_engine(parsed.engine_url)
+        (path,), arguments = engine.dialect.create_connect_args(engine.url)
+        assert (parsed.path, parsed.uri) == (path, arguments.get("uri", False))
+        assert not parsed.in_memory
+
+    @pytest.mark.parametrize("url", [":memory:", "sqlite://", "sqlite:///:memory:"])
+    def test_in_memory_is_named_shared_and_unique(self, url: str) -> None:
+        """Every in-memory URL becomes a shared-cache memory database of its own name,
+        which the migration engine opens too."""
+        first, second = parse_database_url(url), parse_database_url(url)
+        assert first.in_memory
+        assert first.uri
+        assert first.path != second.path
+        engine = create_engine(first.engine_url)
+        (path,), _ = engine.dialect.create_connect_args(engine.url)
+        assert path.split("?")[0] == first.path.split("?")[0]
+        assert "mode=memory" in path
+        assert "cache=shared" in path
+
+    @pytest.mark.parametrize(
+        "url",
+        ["mysql://u@h/db", "postgresql+psycopg://u@h/db", "tasks.db", "sqlite:///x.db?timeout=3"],
+    )
+    def test_other_urls_are_refused(self, url: str) -> None:
+        with pytest.raises(ValueError, match=r"URL|option"):
+            parse_database_url(url)
+
+    def test_repeated_sslmode_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="sslmode"):
+            parse_database_url("postgresql://u@h/db?sslmode=require&sslmode=disable")
+
+    @pytest.mark.parametrize(
+        ("url", "shown"),
+        [
+            ("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db"),
+            ("postgresql://u@h/db", "postgresql://u@h/db"),
+            ("sqlite:///todo.db", "sqlite:///todo.db"),
+            ("not a url", "not a url"),
+        ],
+    )
+    def test_redacted_hides_only_the_password(self, url: str, shown: str) -> None:
+        assert redacted(url) == shown

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import ALICE, SQL_BACKENDS, fresh_postgres_database, walk
-from todo_core import ListQuery, TaskCreate, open_store
+from todo_core import ListQuery, TaskCreate, open_store, sqlgen
 from todo_core.engine import create_engine
 from todo_core.migrate import current_revision, head_revision, upgrade_schema
-from todo_core.schema import SCHEMA_REVISION, metadata
+from todo_core.schema import metadata
 
 
 @pytest.fixture(name="empty_url", params=SQL_BACKENDS)
@@ -227,14 +227,16 @@ class TestPostgresSchema:
                 await engine.dispose()
 
 
-def test_code_names_the_newest_migration() -> None:
-    """SCHEMA_REVISION, which stores compare with the database's, is the migrations' head."""
-    assert head_revision() == SCHEMA_REVISION
+def test_generated_sql_is_current() -> None:
+    """``_sql.py`` holds exactly what SQLAlchemy compiles from ``sqlgen.py`` today, and
+    the migrations' newest revision; after a change, ``python -m todo_core.sqlgen``."""
+    assert sqlgen.OUTPUT.read_text() == sqlgen.source(), "run: python -m todo_core.sqlgen"
+    assert f"SCHEMA_REVISION: Final = {head_revision()!r}" in sqlgen.source()
 
 
 def test_opening_a_current_database_loads_no_migration_machinery(tmp_path: Path) -> None:
-    """A store whose schema is current leaves Alembic and SQLAlchemy's engine layer
-    unloaded (a serving process stays small); one that migrates loads them."""
+    """A store whose schema is current loads neither Alembic nor SQLAlchemy (a serving
+    process stays small); one that migrates loads them."""
     program = """
 import asyncio, sys
 from todo_core import open_store
@@ -242,7 +244,7 @@ from todo_core import open_store
 async def main(path: str) -> None:
     async with open_store(f"sqlite:///{path}", create_schema=True) as store:
         await store.ping()
-    print(sorted(m for m in ("alembic", "sqlalchemy.ext.asyncio") if m in sys.modules))
+    print(sorted(m for m in ("alembic", "sqlalchemy") if m in sys.modules))
 
 asyncio.run(main(sys.argv[1]))
 """
@@ -254,5 +256,5 @@ asyncio.run(main(sys.argv[1]))
         )
         return result.stdout.strip()
 
-    assert loaded() == "['alembic', 'sqlalchemy.ext.asyncio']"  # the first open migrates
+    assert loaded() == "['alembic', 'sqlalchemy']"  # the first open migrates
     assert loaded() == "[]"
