@@ -174,7 +174,12 @@ def _is_transient(error: BaseException | None) -> bool:
     if isinstance(error, sqlite3.Error):
         return (error.sqlite_errorcode & 0xFF) in _TRANSIENT_SQLITE_CODES
     # asyncpg's InterfaceError without a SQLSTATE: the connection is closed or broken.
-    return isinstance(error, asyncpg.InterfaceError | OSError | TimeoutError)
+    # InternalClientError: asyncpg's protocol got out of step with the server, as when
+    # a shutting-down server's notice (57P01) reaches an idle pooled connection and the
+    # statement after it finds "another operation in progress" (tests/faults).
+    return isinstance(
+        error, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError | TimeoutError
+    )
 
 
 @contextmanager
@@ -192,6 +197,7 @@ def translate_errors() -> Iterator[None]:
         TimeoutError,
         asyncpg.PostgresError,
         asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
         sqlite3.Error,
     ) as error:
         if _is_transient(error):

@@ -26,6 +26,7 @@ _CONNECTION_LOST: Final = (
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # out of step after the server's shutdown notice
     ConnectionError,
 )
 
