@@ -6,11 +6,12 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
 
+from tests.pgbouncer import SESSION_PGBOUNCER, pgbouncer_binary
 from todo_core import TaskStore, open_store
 from todo_core.schema import tasks
 from todo_core.sql import SqlTaskStore
@@ -23,9 +24,22 @@ BACKENDS = [
     pytest.param("postgres", marks=pytest.mark.postgres),
     # The same database with named prepared statements (EngineOptions.prepared_statements).
     pytest.param("postgres-prepared", marks=pytest.mark.postgres),
+    # The same database through PgBouncer in transaction mode (tests/pgbouncer.py), as
+    # Neon's pooled URLs are, with the default options: unnamed statements only.
+    pytest.param("pgbouncer", marks=pytest.mark.postgres),
 ]
+# The backends on the PostgreSQL test server, directly or through PgBouncer.
+POSTGRES_BACKENDS = frozenset({"postgres", "postgres-prepared", "pgbouncer"})
 # Store options each backend name stands for, beyond its URL.
 BACKEND_OPTIONS: dict[str, dict[str, object]] = {"postgres-prepared": {"prepared_statements": True}}
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose service is missing, saying why; in CI (``CI`` set) fail it
+    instead, so that a missing service cannot pass as a green run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI may not skip these tests")
+    pytest.skip(reason)
 
 
 def postgres_url() -> str:
@@ -33,11 +47,28 @@ def postgres_url() -> str:
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if url:
         return url
-    if os.environ.get("CI"):
-        pytest.fail(f"{POSTGRES_URL_VARIABLE} must be set in CI: PostgreSQL tests may not skip")
-    pytest.skip(
+    unavailable(
         f"PostgreSQL tests need {POSTGRES_URL_VARIABLE} (e.g. postgresql://postgres@127.0.0.1/test)"
     )
+
+
+def pgbouncer_url() -> str:
+    """The PostgreSQL test database through the session's PgBouncer, started on first
+    use; skips (or, in CI, fails) without PostgreSQL or without pgbouncer."""
+    server_url = postgres_url()
+    binary = pgbouncer_binary()
+    if binary is None:
+        unavailable("PgBouncer tests need pgbouncer (apt-get install pgbouncer)")
+    return SESSION_PGBOUNCER.url(binary, server_url)
+
+
+def postgres_backend_url(backend: str) -> str:
+    """The URL of one of ``POSTGRES_BACKENDS``; skips (or, in CI, fails) when unavailable."""
+    if backend == "pgbouncer":
+        return pgbouncer_url()
+    if backend in POSTGRES_BACKENDS:
+        return postgres_url()
+    raise ValueError(backend)
 
 
 def backend_url(backend: str, tmp_path: Path) -> str:
@@ -46,9 +77,7 @@ def backend_url(backend: str, tmp_path: Path) -> str:
         return "memory://"
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'tasks.db'}"
-    if backend.startswith("postgres"):
-        return postgres_url()
-    raise ValueError(backend)
+    return postgres_backend_url(backend)
 
 
 async def run_sql(store: SqlTaskStore, statement: sa.ClauseElement) -> list[Sequence[Any]]:
@@ -59,10 +88,10 @@ async def run_sql(store: SqlTaskStore, statement: sa.ClauseElement) -> list[Sequ
 
 @asynccontextmanager
 async def open_backend(backend: str, tmp_path: Path, **options: object) -> AsyncIterator[TaskStore]:
-    """An empty, migrated store of ``backend``. PostgreSQL tests share one database, so
-    its tasks table is emptied first; tests run one at a time."""
+    """An empty, migrated store of ``backend``. PostgreSQL tests share one database
+    (PgBouncer's too), so its tasks table is emptied first; tests run one at a time."""
     options = {"create_schema": backend != "memory"} | BACKEND_OPTIONS.get(backend, {}) | options
     async with open_store(backend_url(backend, tmp_path), **options) as store:  # type: ignore[arg-type]
-        if isinstance(store, SqlTaskStore) and backend.startswith("postgres"):
+        if isinstance(store, SqlTaskStore) and backend in POSTGRES_BACKENDS:
             await run_sql(store, sa.delete(tasks))
         yield store

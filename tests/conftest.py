@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.backends import BACKENDS, open_backend
+from tests.pgbouncer import SESSION_PGBOUNCER
 from todo_core import TaskStore
 
 settings.register_profile(
@@ -23,9 +24,18 @@ settings.load_profile("default")
 StoreFactory = Callable[..., AbstractAsyncContextManager[TaskStore]]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pgbouncer() -> Iterator[None]:
+    """Stops the session's PgBouncer when the session ends. The first test that needs it
+    starts it (``tests.backends.pgbouncer_url``), so sessions without one start none."""
+    yield
+    SESSION_PGBOUNCER.stop()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """The name of each backend in turn: memory, sqlite, postgres."""
+    """The name of each backend in turn: memory, sqlite, postgres (direct, with prepared
+    statements, through PgBouncer)."""
     name: str = request.param
     return name
 

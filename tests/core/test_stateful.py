@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, get_args
-from unittest import mock
+from unittest import TestCase, mock
 from uuid import UUID
 
 import pydantic
@@ -41,7 +41,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from tests.backends import open_backend, postgres_url
+from tests.backends import open_backend, pgbouncer_url, postgres_url
 from todo_core import (
     InvalidCursor,
     ListQuery,
@@ -610,8 +610,21 @@ def postgres_configured() -> None:
     postgres_url()
 
 
+@pytest.fixture
+def pgbouncer_configured() -> None:
+    """Skip (or fail in CI) before a machine through PgBouncer starts without one."""
+    pgbouncer_url()
+
+
+def on_postgres(backend: str, configured: str) -> type[TestCase]:
+    """``backend``'s machine with the PostgreSQL budget, marked ``postgres``; the
+    ``configured`` fixture skips it before Hypothesis starts when its server is missing."""
+    case = machine_for(backend, max_examples=40, steps=30).TestCase
+    return pytest.mark.usefixtures(configured)(pytest.mark.postgres(case))
+
+
 TestStoreMemory = machine_for("memory", max_examples=200, steps=50).TestCase
 TestStoreSqlite = machine_for("sqlite", max_examples=40, steps=30).TestCase
-TestStorePostgres = pytest.mark.usefixtures("postgres_configured")(
-    pytest.mark.postgres(machine_for("postgres", max_examples=40, steps=30).TestCase)
-)
+TestStorePostgres = on_postgres("postgres", "postgres_configured")
+# The same server through PgBouncer in transaction mode, with the store's defaults.
+TestStorePgbouncer = on_postgres("pgbouncer", "pgbouncer_configured")

@@ -23,7 +23,7 @@ import orjson
 
 from tests.http.schema_check import check_response
 
-__all__ = ["Reply", "ServerProcess", "free_port", "server_environment"]
+__all__ = ["Reply", "ServerProcess", "free_port", "server_environment", "worker_serving"]
 
 # Variables the command reads: a test sets them explicitly, never inherits them.
 _COMMAND_VARIABLES = ("DATABASE_URL", "TODO_SECRET", "TODO_CORS_ORIGINS")
@@ -44,6 +44,11 @@ def server_environment(**variables: str) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if k not in _COMMAND_VARIABLES}
     environment.update(variables)
     return environment
+
+
+def worker_serving(worker: int) -> Callable[[str], bool]:
+    """Whether a JSON log line says that ``worker`` (of ``--workers N``) serves."""
+    return lambda line: f'"worker {worker} serving on' in line
 
 
 @dataclass(frozen=True)

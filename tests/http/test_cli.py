@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import orjson
 import pytest
 
 from tests.helpers import fresh_postgres_database
-from tests.http.process import ServerProcess, free_port, server_environment
+from tests.http.process import ServerProcess, free_port, server_environment, worker_serving
 from todo_core.engine import create_engine
 from todo_core.migrate import current_revision, head_revision
 from todo_http.cli import parser, serve_configuration
@@ -43,11 +42,6 @@ def _json_lines(server: ServerProcess) -> list[dict[str, Any]]:
     records = [orjson.loads(line) for line in server.lines]
     assert all(isinstance(record, dict) for record in records)
     return records
-
-
-def _serving(worker: int) -> Callable[[str], bool]:
-    """Whether a JSON log line says that ``worker`` serves."""
-    return lambda line: f'"worker {worker} serving on' in line
 
 
 def _access(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -184,7 +178,7 @@ def test_workers_serve_one_port_from_separate_processes(tmp_path: Path) -> None:
     arguments = ("--workers", "2", "--log-format", "json")
     with ServerProcess(*arguments, cwd=tmp_path) as server:
         for number in (1, 2):
-            server.wait_for_line(_serving(number))
+            server.wait_for_line(worker_serving(number))
         server.wait_ready()
         for title in ("a", "b", "c"):
             assert server.request("POST", "/api/alice/tasks", {"title": title}).status == 201
@@ -237,7 +231,7 @@ async def test_workers_on_postgresql_share_the_schema_and_the_cursor_secret(
 
 def test_a_worker_that_dies_stops_the_server_with_a_failure(tmp_path: Path) -> None:
     with ServerProcess("--workers", "2", "--log-format", "json", cwd=tmp_path) as server:
-        lines = [server.wait_for_line(_serving(number)) for number in (1, 2)]
+        lines = [server.wait_for_line(worker_serving(number)) for number in (1, 2)]
         victim, survivor = (orjson.loads(line)["pid"] for line in lines)
         os.kill(victim, signal.SIGKILL)
         status = server.process.wait(GRACE)

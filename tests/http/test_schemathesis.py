@@ -1,4 +1,5 @@
-"""schemathesis against the app's own OpenAPI document, on SQLite and PostgreSQL.
+"""schemathesis against the app's own OpenAPI document, on SQLite and PostgreSQL
+(directly and through PgBouncer).
 
 aiohttp is neither ASGI nor WSGI, so the real application (``create_app`` opening its
 store from a database URL, as ``todo-http serve`` does) runs in a thread of its own on
@@ -146,7 +147,13 @@ SCHEMA: Final = schemathesis.openapi.from_dict(
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="module",
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        # Through PgBouncer in transaction mode, as Neon's pooled URLs are.
+        pytest.param("pgbouncer", marks=pytest.mark.postgres),
+    ],
 )
 def base_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

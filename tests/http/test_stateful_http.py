@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 )
 from yarl import URL
 
-from tests.backends import BACKENDS, open_backend, postgres_url
+from tests.backends import BACKENDS, POSTGRES_BACKENDS, open_backend, postgres_backend_url
 from tests.http.support import TIMESTAMP, ApiClient, Reply, task_path, tasks_path
 from todo_http import create_app
 
@@ -272,9 +272,9 @@ class HttpMachine(RuleBasedStateMachine):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_http_agrees_with_the_model(backend: str) -> None:
     """Any sequence of requests by two users leaves the server where the model is."""
-    if backend.startswith("postgres"):
-        postgres_url()  # skips (or fails in CI) before Hypothesis starts
-    examples = 15 if backend.startswith("postgres") else 25
+    if backend in POSTGRES_BACKENDS:
+        postgres_backend_url(backend)  # skips (or fails in CI) before Hypothesis starts
+    examples = 15 if backend in POSTGRES_BACKENDS else 25
 
     class Machine(HttpMachine):
         pass
