@@ -69,5 +69,9 @@ async def migrate(url: str | URL, options: EngineOptions | None = None) -> None:
     try:
         with translate_errors():
             await upgrade_schema(engine)
+            if engine.dialect.name == "sqlite":
+                # Before any store opens the file: see todo_core.sqlite.enable_wal.
+                async with engine.connect() as connection:
+                    await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     finally:
         await engine.dispose()

@@ -71,14 +71,33 @@ class SqliteDatabase:
 
 
 async def _connect(url: DatabaseURL, options: EngineOptions) -> aiosqlite.Connection:
-    connection = await aiosqlite.connect(
+    pending = aiosqlite.connect(
         url.path,
         uri=url.uri,
         isolation_level=None,  # autocommit: each statement is its own transaction
         timeout=options.statement_timeout,  # the busy timeout: lock waits are bounded
     )
+    # aiosqlite's worker thread is not a daemon: a process that ends without closing
+    # the store (a worker whose supervisor was killed) would hang at exit waiting for
+    # it. SQLAlchemy's aiosqlite dialect sets the same flag on the same private thread.
+    thread = getattr(pending, "_thread", None)
+    if thread is not None:
+        thread.daemon = True
+    connection = await pending
     # WAL lets readers run beside the writer; FULL fsyncs every commit, so an
     # acknowledged write survives even a power cut, not only a killed process.
-    await connection.execute("PRAGMA journal_mode=WAL")
     await connection.execute("PRAGMA synchronous=FULL")
+    await enable_wal(connection)
     return connection
+
+
+async def enable_wal(connection: aiosqlite.Connection) -> None:
+    """Put the database file in WAL mode (it stays so), unless it already is.
+
+    Switching takes the file's exclusive lock, which workers starting together would
+    fight over ("database is locked"); migrations switch it first, and a connection
+    that finds it switched leaves it alone.
+    """
+    ((mode,),) = await connection.execute_fetchall("PRAGMA journal_mode")
+    if mode not in ("wal", "memory"):
+        await connection.execute("PRAGMA journal_mode=WAL")

@@ -6,6 +6,7 @@ serves, like every other HTTP test's.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -92,6 +93,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # a process group of its own: see __exit__
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -100,11 +102,13 @@ class ServerProcess:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
+        # The whole group: workers that a killed supervisor leaves behind would keep the
+        # output pipe open, and the reader (and closing the pipe) waiting on it forever.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
         self._reader.join(10)
-        if self.process.stdout is not None:
+        if self.process.stdout is not None and not self._reader.is_alive():
             self.process.stdout.close()
 
     def _read(self) -> None:
