@@ -100,4 +100,4 @@ async def enable_wal(connection: aiosqlite.Connection) -> None:
     """
     ((mode,),) = await connection.execute_fetchall("PRAGMA journal_mode")
     if mode not in ("wal", "memory"):
-        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute_fetchall("PRAGMA journal_mode=WAL")  # stepped to the end
