@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -82,6 +83,9 @@ class PgBouncer:
 
     def __init__(self, binary: str, server_url: str) -> None:
         server = make_url(server_url)
+        # Server connections that start later are this PgBouncer's (tests tell them from
+        # those of a PgBouncer an interrupted earlier run left behind).
+        self.started = datetime.now(UTC)
         self.directory = Path(tempfile.mkdtemp(prefix="todo-pgbouncer-"))
         self.port = free_port()
         # Clients use the server's URL with PgBouncer's address: same user, same name.
