@@ -143,7 +143,8 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--pool-size",
         type=_count(1),
         metavar="N",
-        help=f"database connections each process keeps open (default {EngineOptions().pool_size})",
+        help="with --max-overflow, the most database connections each process opens "
+        f"(default {EngineOptions().pool_size})",
     )
     serve_command.add_argument(
         "--max-overflow",
