@@ -1,7 +1,8 @@
 """The ``todo-http`` command: ``serve`` the API, or ``migrate`` a database.
 
 The only module that reads the environment (``DATABASE_URL``, ``TODO_SECRET``,
-``TODO_CORS_ORIGINS``): everything else receives ``Settings`` and ``ServeOptions``.
+``TODO_CORS_ORIGINS``), for ``serve`` and for the gunicorn factory
+(``todo_http.gunicorn``): everything else receives ``Settings`` and ``ServeOptions``.
 docs/configuration.md describes every option.
 """
 
@@ -29,7 +30,7 @@ from todo_http.server import (
 )
 from todo_http.settings import DEFAULT_DATABASE_URL, Settings
 
-__all__ = ["main", "parser", "serve_configuration"]
+__all__ = ["environment_settings", "main", "parser", "serve_configuration"]
 
 # scheme://host[:port] and nothing else: browsers send exactly that in Origin, so an
 # origin written with a path or a trailing slash would silently never match.
@@ -192,6 +193,28 @@ def _cursor_secret(environ: Mapping[str, str]) -> str | None:
     return secret
 
 
+def environment_settings(
+    environ: Mapping[str, str],
+    *,
+    database_url: str | None = None,
+    cors_origins: list[str] | None = None,
+    store_options: Mapping[str, object] | None = None,
+) -> Settings:
+    """``Settings`` from ``DATABASE_URL``, ``TODO_SECRET`` and ``TODO_CORS_ORIGINS``.
+
+    ``database_url`` and ``cors_origins``, when given (from the command line), win over
+    their variables. Raises ``StartupError`` for a short secret or a bad origin.
+    """
+    return Settings(
+        database_url=database_url or environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        # From the environment only: a secret on the command line is visible to every
+        # user of the machine through ps.
+        cursor_secret=_cursor_secret(environ),
+        cors_origins=_cors_origins(cors_origins, environ),
+        store_options=dict(store_options or {}),
+    )
+
+
 def serve_configuration(
     arguments: argparse.Namespace, environ: Mapping[str, str]
 ) -> tuple[Settings, ServeOptions]:
@@ -203,12 +226,10 @@ def serve_configuration(
         store_options["max_overflow"] = arguments.max_overflow
     if arguments.prepared_statements:
         store_options["prepared_statements"] = True
-    settings = Settings(
+    settings = environment_settings(
+        environ,
         database_url=arguments.database_url,
-        # From the environment only: a secret on the command line is visible to every
-        # user of the machine through ps.
-        cursor_secret=_cursor_secret(environ),
-        cors_origins=_cors_origins(arguments.cors_origins, environ),
+        cors_origins=arguments.cors_origins,
         store_options=store_options,
     )
     options = ServeOptions(

@@ -18,6 +18,7 @@ from pytest_aiohttp import AiohttpClient
 
 from tests.http.process import free_port
 from todo_core import open_store
+from todo_http.keys import SETTINGS
 
 EMBEDDING = Path(__file__).resolve().parents[2] / "docs" / "embedding.md"
 _FILE_BLOCK = re.compile(r"^```python\n# file: (\w+)\.py\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
@@ -116,9 +117,16 @@ async def test_service(
 ) -> None:
     url = "sqlite:///service.db"
     monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("TODO_SECRET", raising=False)
+    monkeypatch.delenv("TODO_CORS_ORIGINS", raising=False)
     async with open_store(url, create_schema=True):  # what `todo-http migrate` does
         pass
-    client = await aiohttp_client(await example("service").app_factory())
+    app = await example("service").app_factory()
+    settings = app[SETTINGS]
+    assert settings.database_url == url
+    assert not settings.create_schema
+    assert settings.store_options == {"statement_timeout": 2.0}
+    client = await aiohttp_client(app)
     assert (await client.post("/api/alice/tasks", json={"title": "x"})).status == 201
 
 
