@@ -2,7 +2,7 @@
 
 from typing import Any, Final
 
-SCHEMA_REVISION: Final = '0001'
+SCHEMA_REVISION: Final = '0002'
 
 STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELETE FROM tasks WHERE tasks.user_id = $1::VARCHAR AND tasks.id = '
                            '$2::UUID RETURNING tasks.id, tasks.user_id, tasks.title, '
@@ -933,13 +933,12 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                            (('name_1', None),),
                            {'name_1': 'cursor_secret'}),
                 'update completed': ('UPDATE tasks SET completed=$1::BOOLEAN, '
-                                     'updated_at=GREATEST($2::TIMESTAMP WITH TIME ZONE, '
-                                     "tasks.updated_at + INTERVAL '1 microsecond'), "
-                                     'version=(tasks.version + $3::INTEGER) WHERE tasks.user_id = '
-                                     '$4::VARCHAR AND tasks.id = $5::UUID RETURNING tasks.id, '
-                                     'tasks.user_id, tasks.title, tasks.description, '
-                                     'tasks.completed, tasks.created_at, tasks.updated_at, '
-                                     'tasks.version',
+                                     'updated_at=todo_next_stamp(tasks.updated_at, $2::TIMESTAMP '
+                                     'WITH TIME ZONE), version=(tasks.version + $3::INTEGER) '
+                                     'WHERE tasks.user_id = $4::VARCHAR AND tasks.id = $5::UUID '
+                                     'RETURNING tasks.id, tasks.user_id, tasks.title, '
+                                     'tasks.description, tasks.completed, tasks.created_at, '
+                                     'tasks.updated_at, tasks.version',
                                      True,
                                      (('completed', None),
                                       ('now', 'timestamp'),
@@ -952,13 +951,13 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                       'scope_user': None,
                                       'version_1': 1}),
                 'update completed if version': ('UPDATE tasks SET completed=$1::BOOLEAN, '
-                                                'updated_at=GREATEST($2::TIMESTAMP WITH TIME '
-                                                "ZONE, tasks.updated_at + INTERVAL '1 "
-                                                "microsecond'), version=(tasks.version + "
-                                                '$3::INTEGER) WHERE tasks.user_id = $4::VARCHAR '
-                                                'AND tasks.id = $5::UUID AND tasks.version = '
-                                                '$6::INTEGER RETURNING tasks.id, tasks.user_id, '
-                                                'tasks.title, tasks.description, tasks.completed, '
+                                                'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                '$2::TIMESTAMP WITH TIME ZONE), '
+                                                'version=(tasks.version + $3::INTEGER) WHERE '
+                                                'tasks.user_id = $4::VARCHAR AND tasks.id = '
+                                                '$5::UUID AND tasks.version = $6::INTEGER '
+                                                'RETURNING tasks.id, tasks.user_id, tasks.title, '
+                                                'tasks.description, tasks.completed, '
                                                 'tasks.created_at, tasks.updated_at, '
                                                 'tasks.version',
                                                 True,
@@ -977,10 +976,9 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                 'update completed,description,description_folded': ('UPDATE tasks SET '
                                                                     'description=$1::VARCHAR, '
                                                                     'completed=$2::BOOLEAN, '
-                                                                    'updated_at=GREATEST($3::TIMESTAMP '
-                                                                    'WITH TIME ZONE, '
-                                                                    'tasks.updated_at + INTERVAL '
-                                                                    "'1 microsecond'), "
+                                                                    'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                                    '$3::TIMESTAMP WITH TIME '
+                                                                    'ZONE), '
                                                                     'version=(tasks.version + '
                                                                     '$4::INTEGER), '
                                                                     'description_folded=$5::VARCHAR '
@@ -1011,11 +1009,9 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                 'update completed,description,description_folded if version': ('UPDATE tasks SET '
                                                                                'description=$1::VARCHAR, '
                                                                                'completed=$2::BOOLEAN, '
-                                                                               'updated_at=GREATEST($3::TIMESTAMP '
-                                                                               'WITH TIME ZONE, '
-                                                                               'tasks.updated_at '
-                                                                               "+ INTERVAL '1 "
-                                                                               "microsecond'), "
+                                                                               'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                                               '$3::TIMESTAMP '
+                                                                               'WITH TIME ZONE), '
                                                                                'version=(tasks.version '
                                                                                '+ $4::INTEGER), '
                                                                                'description_folded=$5::VARCHAR '
@@ -1067,14 +1063,10 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                                                        '"C", '
                                                                                        'description=$2::VARCHAR, '
                                                                                        'completed=$3::BOOLEAN, '
-                                                                                       'updated_at=GREATEST($4::TIMESTAMP '
+                                                                                       'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                                                       '$4::TIMESTAMP '
                                                                                        'WITH TIME '
-                                                                                       'ZONE, '
-                                                                                       'tasks.updated_at '
-                                                                                       '+ '
-                                                                                       'INTERVAL '
-                                                                                       "'1 "
-                                                                                       "microsecond'), "
+                                                                                       'ZONE), '
                                                                                        'version=(tasks.version '
                                                                                        '+ '
                                                                                        '$5::INTEGER), '
@@ -1133,15 +1125,11 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                                                                   '"C", '
                                                                                                   'description=$2::VARCHAR, '
                                                                                                   'completed=$3::BOOLEAN, '
-                                                                                                  'updated_at=GREATEST($4::TIMESTAMP '
+                                                                                                  'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                                                                  '$4::TIMESTAMP '
                                                                                                   'WITH '
                                                                                                   'TIME '
-                                                                                                  'ZONE, '
-                                                                                                  'tasks.updated_at '
-                                                                                                  '+ '
-                                                                                                  'INTERVAL '
-                                                                                                  "'1 "
-                                                                                                  "microsecond'), "
+                                                                                                  'ZONE), '
                                                                                                   'version=(tasks.version '
                                                                                                   '+ '
                                                                                                   '$5::INTEGER), '
@@ -1201,12 +1189,12 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                                                                    'version_1': 1}),
                 'update completed,title,title_folded': ('UPDATE tasks SET title=$1::VARCHAR '
                                                         'COLLATE "C", completed=$2::BOOLEAN, '
-                                                        'updated_at=GREATEST($3::TIMESTAMP WITH '
-                                                        'TIME ZONE, tasks.updated_at + INTERVAL '
-                                                        "'1 microsecond'), version=(tasks.version "
-                                                        '+ $4::INTEGER), title_folded=$5::VARCHAR '
-                                                        'WHERE tasks.user_id = $6::VARCHAR AND '
-                                                        'tasks.id = $7::UUID RETURNING tasks.id, '
+                                                        'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                        '$3::TIMESTAMP WITH TIME ZONE), '
+                                                        'version=(tasks.version + $4::INTEGER), '
+                                                        'title_folded=$5::VARCHAR WHERE '
+                                                        'tasks.user_id = $6::VARCHAR AND tasks.id '
+                                                        '= $7::UUID RETURNING tasks.id, '
                                                         'tasks.user_id, tasks.title, '
                                                         'tasks.description, tasks.completed, '
                                                         'tasks.created_at, tasks.updated_at, '
@@ -1229,12 +1217,10 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                 'update completed,title,title_folded if version': ('UPDATE tasks SET '
                                                                    'title=$1::VARCHAR COLLATE '
                                                                    '"C", completed=$2::BOOLEAN, '
-                                                                   'updated_at=GREATEST($3::TIMESTAMP '
-                                                                   'WITH TIME ZONE, '
-                                                                   'tasks.updated_at + INTERVAL '
-                                                                   "'1 microsecond'), "
-                                                                   'version=(tasks.version + '
-                                                                   '$4::INTEGER), '
+                                                                   'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                                   '$3::TIMESTAMP WITH TIME '
+                                                                   'ZONE), version=(tasks.version '
+                                                                   '+ $4::INTEGER), '
                                                                    'title_folded=$5::VARCHAR '
                                                                    'WHERE tasks.user_id = '
                                                                    '$6::VARCHAR AND tasks.id = '
@@ -1266,9 +1252,8 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                                     'version_1': 1}),
                 'update description,description_folded': ('UPDATE tasks SET '
                                                           'description=$1::VARCHAR, '
-                                                          'updated_at=GREATEST($2::TIMESTAMP WITH '
-                                                          'TIME ZONE, tasks.updated_at + INTERVAL '
-                                                          "'1 microsecond'), "
+                                                          'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                          '$2::TIMESTAMP WITH TIME ZONE), '
                                                           'version=(tasks.version + $3::INTEGER), '
                                                           'description_folded=$4::VARCHAR WHERE '
                                                           'tasks.user_id = $5::VARCHAR AND '
@@ -1292,10 +1277,9 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                            'version_1': 1}),
                 'update description,description_folded if version': ('UPDATE tasks SET '
                                                                      'description=$1::VARCHAR, '
-                                                                     'updated_at=GREATEST($2::TIMESTAMP '
-                                                                     'WITH TIME ZONE, '
-                                                                     'tasks.updated_at + INTERVAL '
-                                                                     "'1 microsecond'), "
+                                                                     'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                                     '$2::TIMESTAMP WITH TIME '
+                                                                     'ZONE), '
                                                                      'version=(tasks.version + '
                                                                      '$3::INTEGER), '
                                                                      'description_folded=$4::VARCHAR '
@@ -1329,11 +1313,9 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                                              'title=$1::VARCHAR '
                                                                              'COLLATE "C", '
                                                                              'description=$2::VARCHAR, '
-                                                                             'updated_at=GREATEST($3::TIMESTAMP '
-                                                                             'WITH TIME ZONE, '
-                                                                             'tasks.updated_at + '
-                                                                             "INTERVAL '1 "
-                                                                             "microsecond'), "
+                                                                             'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                                             '$3::TIMESTAMP WITH '
+                                                                             'TIME ZONE), '
                                                                              'version=(tasks.version '
                                                                              '+ $4::INTEGER), '
                                                                              'title_folded=$5::VARCHAR, '
@@ -1377,15 +1359,11 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                                                         'COLLATE '
                                                                                         '"C", '
                                                                                         'description=$2::VARCHAR, '
-                                                                                        'updated_at=GREATEST($3::TIMESTAMP '
+                                                                                        'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                                                        '$3::TIMESTAMP '
                                                                                         'WITH '
                                                                                         'TIME '
-                                                                                        'ZONE, '
-                                                                                        'tasks.updated_at '
-                                                                                        '+ '
-                                                                                        'INTERVAL '
-                                                                                        "'1 "
-                                                                                        "microsecond'), "
+                                                                                        'ZONE), '
                                                                                         'version=(tasks.version '
                                                                                         '+ '
                                                                                         '$4::INTEGER), '
@@ -1441,8 +1419,8 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                                                          'title_folded': None,
                                                                                          'version_1': 1}),
                 'update title,title_folded': ('UPDATE tasks SET title=$1::VARCHAR COLLATE "C", '
-                                              'updated_at=GREATEST($2::TIMESTAMP WITH TIME ZONE, '
-                                              "tasks.updated_at + INTERVAL '1 microsecond'), "
+                                              'updated_at=todo_next_stamp(tasks.updated_at, '
+                                              '$2::TIMESTAMP WITH TIME ZONE), '
                                               'version=(tasks.version + $3::INTEGER), '
                                               'title_folded=$4::VARCHAR WHERE tasks.user_id = '
                                               '$5::VARCHAR AND tasks.id = $6::UUID RETURNING '
@@ -1464,9 +1442,8 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                                'version_1': 1}),
                 'update title,title_folded if version': ('UPDATE tasks SET title=$1::VARCHAR '
                                                          'COLLATE "C", '
-                                                         'updated_at=GREATEST($2::TIMESTAMP WITH '
-                                                         'TIME ZONE, tasks.updated_at + INTERVAL '
-                                                         "'1 microsecond'), "
+                                                         'updated_at=todo_next_stamp(tasks.updated_at, '
+                                                         '$2::TIMESTAMP WITH TIME ZONE), '
                                                          'version=(tasks.version + $3::INTEGER), '
                                                          'title_folded=$4::VARCHAR WHERE '
                                                          'tasks.user_id = $5::VARCHAR AND '

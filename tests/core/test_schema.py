@@ -21,10 +21,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import ALICE, SQL_BACKENDS, fresh_postgres_database, walk
-from todo_core import ListQuery, TaskCreate, open_store, sqlgen
+from todo_core import ListQuery, TaskCreate, _sql, open_store, sqlgen
 from todo_core.engine import create_engine
 from todo_core.migrate import current_revision, head_revision, upgrade_schema
 from todo_core.schema import metadata
+from todo_core.sql import SqlTaskStore
 
 
 @pytest.fixture(name="empty_url", params=SQL_BACKENDS)
@@ -258,3 +259,29 @@ asyncio.run(main(sys.argv[1]))
 
     assert loaded() == "['alembic', 'sqlalchemy']"  # the first open migrates
     assert loaded() == "[]"
+
+
+@pytest.mark.postgres
+async def test_updates_call_only_immutable_functions_over_columns() -> None:
+    """Every UPDATE stamps ``updated_at`` with ``todo_next_stamp``, which the migrations
+    declare IMMUTABLE (Citus refuses STABLE functions over columns in an UPDATE, and
+    ``timestamptz + interval`` is STABLE), and which adds exactly one microsecond."""
+    updates = [
+        compiled[0]
+        for key, compiled in _sql.STATEMENTS["postgresql"].items()
+        if key.startswith("update")
+    ]
+    assert updates
+    assert all("todo_next_stamp(tasks.updated_at, " in sql for sql in updates)
+    assert not any("INTERVAL" in sql for sql in updates)
+    async with fresh_postgres_database() as url, open_store(url, create_schema=True) as store:
+        assert isinstance(store, SqlTaskStore)
+        check = store.database.statements.compile(
+            sa.text(
+                "SELECT provolatile::text, todo_next_stamp("
+                "'2026-01-01 00:00:00+00', '2025-06-01 00:00:00+00')::text"
+                " FROM pg_proc WHERE proname = 'todo_next_stamp'"
+            )
+        )
+        rows = await store.database.fetch(check, {})
+    assert [tuple(row) for row in rows] == [("i", "2026-01-01 00:00:00.000001+00")]
