@@ -74,13 +74,6 @@ class PostgresDatabase:
                     raise
                 return await self._fetch(statement.sql, arguments)
 
-    async def fetch_one(
-        self, statement: Statement, values: Mapping[str, Any]
-    ) -> Sequence[Any] | None:
-        """The first row ``statement`` returns for ``values``, if any."""
-        rows = await self.fetch(statement, values)
-        return rows[0] if rows else None
-
     async def _fetch(self, sql: str, arguments: list[Any]) -> list[Sequence[Any]]:
         connection = await self._pool.acquire()
         try:

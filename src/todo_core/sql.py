@@ -50,10 +50,6 @@ class Database(Protocol):
         self, statement: Statement, values: Mapping[str, Any]
     ) -> list[Sequence[Any]]: ...
 
-    async def fetch_one(
-        self, statement: Statement, values: Mapping[str, Any]
-    ) -> Sequence[Any] | None: ...
-
     async def close(self) -> None: ...
 
 
@@ -68,14 +64,15 @@ class _EchoingDatabase:
         _log.info("%s\n%r", statement.sql, statement.arguments(values))
         return await self._database.fetch(statement, values)
 
-    async def fetch_one(
-        self, statement: Statement, values: Mapping[str, Any]
-    ) -> Sequence[Any] | None:
-        _log.info("%s\n%r", statement.sql, statement.arguments(values))
-        return await self._database.fetch_one(statement, values)
-
     async def close(self) -> None:
         await self._database.close()
+
+
+async def _first_row(
+    database: Database, statement: Statement, values: Mapping[str, Any]
+) -> Sequence[Any] | None:
+    rows = await database.fetch(statement, values)
+    return rows[0] if rows else None
 
 
 def _stored_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,8 +124,8 @@ class SqlTaskStore:
 
     async def get(self, user_id: str, task_id: UUID) -> Task:
         validate_user_id(user_id)
-        row = await self._database.fetch_one(
-            self._statements.get, {"scope_user": user_id, "scope_task": task_id}
+        row = await _first_row(
+            self._database, self._statements.get, {"scope_user": user_id, "scope_task": task_id}
         )
         if row is None:
             raise TaskNotFound(task_id)
@@ -213,14 +210,14 @@ class SqlTaskStore:
         values |= {"scope_user": user_id, "scope_task": task_id}
         if expected_version is None or expected_version in _POSSIBLE_VERSIONS:
             values["expected_version"] = expected_version
-            row = await self._database.fetch_one(statement, values)
+            row = await _first_row(self._database, statement, values)
             if row is not None:
                 return self._statements.task(row)
         # A separate read, not a transaction: had the row changed in between, the write
         # would have failed the same way a moment later.
         if (
             expected_version is not None
-            and await self._database.fetch_one(self._statements.version, values) is not None
+            and await _first_row(self._database, self._statements.version, values) is not None
         ):
             raise PreconditionFailed(task_id, expected_version)
         raise TaskNotFound(task_id)
@@ -229,7 +226,7 @@ class SqlTaskStore:
 async def _schema_revision(database: Database) -> str | None:
     """The revision the database is at, or None when it has no schema yet."""
     try:
-        row = await database.fetch_one(database.statements.revision, {})
+        row = await _first_row(database, database.statements.revision, {})
     except StoreUnavailable:
         raise
     except StoreError:  # no alembic_version table: nothing was ever migrated
@@ -238,7 +235,7 @@ async def _schema_revision(database: Database) -> str | None:
 
 
 async def _stored_cursor_secret(database: Database) -> bytes:
-    row = await database.fetch_one(database.statements.secret, {})
+    row = await _first_row(database, database.statements.secret, {})
     if row is None:
         raise StoreError("the database has no cursor secret: run `todo-http migrate`")
     return bytes.fromhex(row[0])

@@ -57,13 +57,6 @@ class SqliteDatabase:
             rows = await connection.execute_fetchall(statement.sql, statement.arguments(values))
         return rows  # type: ignore[return-value]  # noqa: RET504 # a list of sqlite3 rows
 
-    async def fetch_one(
-        self, statement: Statement, values: Mapping[str, Any]
-    ) -> Sequence[Any] | None:
-        """The first row ``statement`` returns for ``values``, if any."""
-        rows = await self.fetch(statement, values)
-        return rows[0] if rows else None
-
     async def close(self) -> None:
         await self._writer.close()
         if self._reader is not self._writer:
