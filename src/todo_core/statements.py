@@ -30,16 +30,7 @@ __all__ = [
     "update_key",
 ]
 
-TASK_FIELDS: Final = (
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "completed",
-    "created_at",
-    "updated_at",
-    "version",
-)
+TASK_FIELDS: Final = tuple(Task.model_fields)
 """The fields of ``Task``, in the order every task-returning statement selects them."""
 
 Binder = Callable[[Any], Any]
