@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from todo_core.errors import StoreError, StoreUnavailable
-from todo_core.urls import DatabaseURL
+from todo_core.urls import DatabaseURL, parse_database_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -114,14 +114,16 @@ def engine_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, A
 
 
 def asyncpg_arguments(url: URL, options: EngineOptions) -> tuple[URL, dict[str, Any]]:
-    """The URL without the libpq-only query keys, and ``asyncpg.connect`` arguments."""
-    query = dict(url.query)
-    # libpq spellings that asyncpg rejects (TypeError on connect): Neon hands these out.
-    sslmode = query.pop("sslmode", None)
-    query.pop("channel_binding", None)  # asyncpg negotiates SCRAM itself
-    if isinstance(sslmode, tuple):
-        raise ValueError("sslmode is given more than once")
-    return url.set(query=query), _driver_arguments(options, sslmode)
+    """The URL without the libpq-only query keys, and ``asyncpg.connect`` arguments.
+
+    The keys are stripped by ``urls.parse_database_url``, as for the store's own
+    connections, so the migration engine and the store read a URL alike.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = parse_database_url(url.render_as_string(hide_password=False))
+    target = make_url(parsed.dsn).set(drivername=url.drivername)
+    return target, _driver_arguments(options, parsed.ssl)
 
 
 def connect_arguments(url: DatabaseURL, options: EngineOptions) -> dict[str, Any]:
