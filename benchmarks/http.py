@@ -11,16 +11,10 @@ docs/performance.md explains every number.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import shlex
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +30,12 @@ from benchmarks.report import (
     OURS_SQLITE,
     commit,
     final_rss_mib,
-    foreign_load,
     list_sizes,
     markdown,
     rows,
+    run_summary,
     target_checks,
+    write_results,
 )
 
 __all__ = ["main"]
@@ -109,31 +104,27 @@ def _report(
     checks = target_checks(table, final)
     sizes = list_sizes(suite)
     measured = commit()
-    summary = (
-        f"{options.duration} s per run after {options.warmup} s warm-up, "
-        f"{options.rounds} round(s), {options.connections} connections, 1 worker each; "
-        f"commit {measured}; {os.cpu_count()} CPUs, {foreign_load(suite):.2f} of them busy "
-        "with other work (median)"
-    )
+    summary = run_summary(options, measured, suite)
     print(f"\n== todo vs limit server ({summary})\n\n{text}\n")
     print(f"list items returned: {sizes}")
     print("\n".join(["", "== issue 4 targets", *checks]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = {
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": measured,
-        "command": shlex.join(["python", "-m", "benchmarks.http", *argv]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "options": asdict(options),
-        "rows": [row.as_dict() for row in table],
-        "final_rss_mib": final,
-        "list_items": sizes,
-        "targets": checks,
-        "suite": suite,
-    }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    lines = [f"Run: {summary}.", "", text, "", *(f"- {check}" for check in checks)]
-    (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    write_results(
+        out_dir / "results.json",
+        module="benchmarks.http",
+        argv=argv,
+        revision=measured,
+        options=options,
+        details={
+            "rows": [row.as_dict() for row in table],
+            "final_rss_mib": final,
+            "list_items": sizes,
+            "targets": checks,
+            "suite": suite,
+        },
+        summary=summary,
+        text=text,
+        checks=checks,
+    )
     draw(table, out_dir / "chart.png", "todo vs limit server\n" + summary.replace("; ", "\n"))
     print(f"\nwrote {out_dir / 'results.json'}, results.md and chart.png")
 

@@ -3,13 +3,19 @@ server, the issue's targets checked, and the markdown table docs/performance.md 
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import shlex
 import statistics
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Final
 
-from benchmarks.harness import REPOSITORY
+from benchmarks.harness import REPOSITORY, LoadOptions
 
 __all__ = [
     "LIMIT",
@@ -24,8 +30,10 @@ __all__ = [
     "markdown",
     "number",
     "rows",
+    "run_summary",
     "target_checks",
     "times",
+    "write_results",
 ]
 
 OURS_POSTGRES: Final = "ours-pg"
@@ -235,3 +243,40 @@ def target_checks(table: Sequence[Row], final_rss: Mapping[str, float]) -> list[
                 f"{server} RSS after the suite {mib:.1f} MiB (target <= {MAX_RSS_MIB:.0f})",
             )
     return checks
+
+
+def run_summary(options: LoadOptions, revision: str, suite: Mapping[str, Any]) -> str:
+    """One line on how a suite ran: load, commit, machine and the other work on it."""
+    return (
+        f"{options.duration} s per run after {options.warmup} s warm-up, "
+        f"{options.rounds} round(s), {options.connections} connections, 1 worker each; "
+        f"commit {revision}; {os.cpu_count()} CPUs, {foreign_load(suite):.2f} of them busy "
+        "with other work (median)"
+    )
+
+
+def write_results(
+    path: Path,
+    *,
+    module: str,
+    argv: Sequence[str],
+    revision: str,
+    options: LoadOptions,
+    details: Mapping[str, Any],
+    summary: str,
+    text: str,
+    checks: Sequence[str],
+) -> None:
+    """``path`` (JSON: how it was run, then ``details``) and its markdown twin (``.md``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    results = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "commit": revision,
+        "command": shlex.join(["python", "-m", module, *argv]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "options": asdict(options),
+        **details,
+    }
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    lines = [f"Run: {summary}.", "", text, "", *(f"- {check}" for check in checks)]
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")

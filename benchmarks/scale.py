@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -32,7 +28,16 @@ from benchmarks.cli import load_options, load_parser, run_guarded
 from benchmarks.databases import TableSize, fill_tasks, migrate, table_size, throwaway_database
 from benchmarks.harness import SEEDED_TASKS, SEEDED_USERS, Harness, LoadOptions
 from benchmarks.processes import our_server, running_server
-from benchmarks.report import Row, commit, foreign_load, list_sizes, number, rows, times
+from benchmarks.report import (
+    Row,
+    commit,
+    list_sizes,
+    number,
+    rows,
+    run_summary,
+    times,
+    write_results,
+)
 
 __all__ = ["main"]
 
@@ -264,39 +269,35 @@ def _report(
     checks = _checks(table, ratios, items)
     text = _markdown(table, ratios, measured.sizes, measured.fill_seconds, small)
     revision = commit()
-    summary = (
-        f"{options.duration} s per run after {options.warmup} s warm-up, "
-        f"{options.rounds} round(s), {options.connections} connections, 1 worker each; "
-        f"commit {revision}; {os.cpu_count()} CPUs, {foreign_load(measured.suite):.2f} of "
-        f"them busy with other work (median); {elapsed:.0f} s in all"
-    )
+    summary = f"{run_summary(options, revision, measured.suite)}; {elapsed:.0f} s in all"
     print(f"\n== {large.name} vs {small.name} tasks ({summary})\n\n{text}\n")
     print("\n".join(["== issue 4 scale target", *checks]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = {
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": revision,
-        "command": shlex.join(["python", "-m", "benchmarks.scale", *argv]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "options": asdict(options),
-        "elapsed_seconds": round(elapsed, 1),
-        "tables": {
-            table.name: {
-                "requested": {"tasks": table.tasks, "users": table.users},
-                "measured": asdict(measured.sizes[table.name]),
-                "fill_seconds": round(measured.fill_seconds[table.name], 1),
-            }
-            for table in tables
+    write_results(
+        out_dir / "scale.json",
+        module="benchmarks.scale",
+        argv=argv,
+        revision=revision,
+        options=options,
+        details={
+            "elapsed_seconds": round(elapsed, 1),
+            "tables": {
+                table.name: {
+                    "requested": {"tasks": table.tasks, "users": table.users},
+                    "measured": asdict(measured.sizes[table.name]),
+                    "fill_seconds": round(measured.fill_seconds[table.name], 1),
+                }
+                for table in tables
+            },
+            "rows": [row.as_dict() for row in table],
+            "large_vs_small": ratios,
+            "list_items": items,
+            "targets": checks,
+            "suite": measured.suite,
         },
-        "rows": [row.as_dict() for row in table],
-        "large_vs_small": ratios,
-        "list_items": items,
-        "targets": checks,
-        "suite": measured.suite,
-    }
-    (out_dir / "scale.json").write_text(json.dumps(results, indent=1) + "\n")
-    lines = [f"Run: {summary}.", "", text, "", *(f"- {check}" for check in checks)]
-    (out_dir / "scale.md").write_text("\n".join(lines) + "\n")
+        summary=summary,
+        text=text,
+        checks=checks,
+    )
     print(f"\nwrote {out_dir / 'scale.json'} and scale.md")
 
 
