@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from tests.pgbouncer import SESSION_PGBOUNCER, pgbouncer_binary
 from todo_core import TaskStore, open_store
-from todo_core.schema import tasks
+from todo_core.schema import idempotency_keys, tasks
 from todo_core.sql import SqlTaskStore
 
 POSTGRES_URL_VARIABLE = "TODO_TEST_POSTGRES_URL"
@@ -89,9 +89,10 @@ async def run_sql(store: SqlTaskStore, statement: sa.ClauseElement) -> list[Sequ
 @asynccontextmanager
 async def open_backend(backend: str, tmp_path: Path, **options: object) -> AsyncIterator[TaskStore]:
     """An empty, migrated store of ``backend``. PostgreSQL tests share one database
-    (PgBouncer's too), so its tasks table is emptied first; tests run one at a time."""
+    (PgBouncer's too), so its tables are emptied first; tests run one at a time."""
     options = {"create_schema": backend != "memory"} | BACKEND_OPTIONS.get(backend, {}) | options
     async with open_store(backend_url(backend, tmp_path), **options) as store:  # type: ignore[arg-type]
         if isinstance(store, SqlTaskStore) and backend in POSTGRES_BACKENDS:
             await run_sql(store, sa.delete(tasks))
+            await run_sql(store, sa.delete(idempotency_keys))
         yield store

@@ -5,6 +5,8 @@ async with open_store("sqlite:///tasks.db", create_schema=True) as store:
 """
 
 from todo_core.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     InvalidCursor,
     PreconditionFailed,
     StoreError,
@@ -12,6 +14,7 @@ from todo_core.errors import (
     TaskNotFound,
     TodoError,
 )
+from todo_core.idempotency import Created, validate_idempotency_key
 from todo_core.memory import MemoryTaskStore
 from todo_core.models import (
     ListQuery,
@@ -26,6 +29,9 @@ from todo_core.models import (
 from todo_core.store import TaskStore, open_store
 
 __all__ = [
+    "Created",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
     "InvalidCursor",
     "ListQuery",
     "MemoryTaskStore",
@@ -42,5 +48,6 @@ __all__ = [
     "TaskStore",
     "TodoError",
     "open_store",
+    "validate_idempotency_key",
     "validate_user_id",
 ]

@@ -2,9 +2,69 @@
 
 from typing import Any, Final
 
-SCHEMA_REVISION: Final = '0002'
+SCHEMA_REVISION: Final = '0003'
 
-STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELETE FROM tasks WHERE tasks.user_id = $1::VARCHAR AND tasks.id = '
+STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': ('WITH claimed AS \n'
+                                  '(INSERT INTO idempotency_keys (user_id, key, fingerprint, '
+                                  'task_id, title, description, completed, created_at, '
+                                  'expires_at) SELECT $1::VARCHAR AS anon_10, $10::VARCHAR AS '
+                                  'anon_11, $11::VARCHAR AS anon_12, $12::UUID AS anon_13, '
+                                  '$2::VARCHAR AS anon_14, $3::VARCHAR AS anon_15, $4::BOOLEAN AS '
+                                  'anon_16, $5::TIMESTAMP WITH TIME ZONE AS anon_17, '
+                                  '$13::TIMESTAMP WITH TIME ZONE AS anon_18 \n'
+                                  'WHERE '
+                                  'pg_try_advisory_xact_lock(hashtextextended(concat_ws($14::VARCHAR, '
+                                  '$1::VARCHAR, $10::VARCHAR), $15::INTEGER)) ON CONFLICT '
+                                  '(user_id, key) DO UPDATE SET fingerprint = '
+                                  'excluded.fingerprint, task_id = excluded.task_id, title = '
+                                  'excluded.title, description = excluded.description, completed '
+                                  '= excluded.completed, created_at = excluded.created_at, '
+                                  'expires_at = excluded.expires_at WHERE '
+                                  'idempotency_keys.expires_at <= excluded.created_at RETURNING '
+                                  'idempotency_keys.task_id)\n'
+                                  ' INSERT INTO tasks (user_id, id, title, description, '
+                                  'completed, created_at, updated_at, version, title_folded, '
+                                  'description_folded) SELECT $1::VARCHAR AS anon_1, '
+                                  'claimed.task_id, $2::VARCHAR COLLATE "C" AS anon_2, '
+                                  '$3::VARCHAR AS anon_3, $4::BOOLEAN AS anon_4, $5::TIMESTAMP '
+                                  'WITH TIME ZONE AS anon_5, $6::TIMESTAMP WITH TIME ZONE AS '
+                                  'anon_6, $7::INTEGER AS anon_7, $8::VARCHAR AS anon_8, '
+                                  '$9::VARCHAR AS anon_9 \n'
+                                  'FROM claimed RETURNING tasks.id, tasks.user_id, tasks.title, '
+                                  'tasks.description, tasks.completed, tasks.created_at, '
+                                  'tasks.updated_at, tasks.version',
+                                  True,
+                                  (('user_id', None),
+                                   ('title', None),
+                                   ('description', None),
+                                   ('completed', None),
+                                   ('created_at', 'timestamp'),
+                                   ('updated_at', 'timestamp'),
+                                   ('version', None),
+                                   ('title_folded', None),
+                                   ('description_folded', None),
+                                   ('key', None),
+                                   ('fingerprint', None),
+                                   ('id', 'uuid'),
+                                   ('expires_at', 'timestamp'),
+                                   ('concat_ws_1', None),
+                                   ('hashtextextended_1', None)),
+                                  {'completed': None,
+                                   'concat_ws_1': ' ',
+                                   'created_at': None,
+                                   'description': None,
+                                   'description_folded': None,
+                                   'expires_at': None,
+                                   'fingerprint': None,
+                                   'hashtextextended_1': 0,
+                                   'id': None,
+                                   'key': None,
+                                   'title': None,
+                                   'title_folded': None,
+                                   'updated_at': None,
+                                   'user_id': None,
+                                   'version': None}),
+                'delete': ('DELETE FROM tasks WHERE tasks.user_id = $1::VARCHAR AND tasks.id = '
                            '$2::UUID RETURNING tasks.id, tasks.user_id, tasks.title, '
                            'tasks.description, tasks.completed, tasks.created_at, '
                            'tasks.updated_at, tasks.version',
@@ -922,6 +982,27 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                              'needle': None,
                                              'user_id': None}),
                 'ping': ('SELECT 1', False, (), {}),
+                'purge': ('DELETE FROM idempotency_keys WHERE (idempotency_keys.user_id, '
+                          'idempotency_keys.key) IN (SELECT idempotency_keys.user_id, '
+                          'idempotency_keys.key \n'
+                          'FROM idempotency_keys \n'
+                          'WHERE idempotency_keys.expires_at <= $1::TIMESTAMP WITH TIME ZONE \n'
+                          ' LIMIT $2::INTEGER FOR UPDATE SKIP LOCKED) RETURNING 1',
+                          True,
+                          (('now', 'timestamp'), ('limit', None)),
+                          {'limit': None, 'now': None}),
+                'replay': ('SELECT idempotency_keys.fingerprint, idempotency_keys.task_id, '
+                           'idempotency_keys.user_id, idempotency_keys.title, '
+                           'idempotency_keys.description, idempotency_keys.completed, '
+                           'idempotency_keys.created_at, idempotency_keys.created_at AS '
+                           'created_at__1, 1 \n'
+                           'FROM idempotency_keys \n'
+                           'WHERE idempotency_keys.user_id = $1::VARCHAR AND idempotency_keys.key '
+                           '= $2::VARCHAR AND idempotency_keys.expires_at > $3::TIMESTAMP WITH '
+                           'TIME ZONE',
+                           False,
+                           (('user_id', None), ('key', None), ('now', 'timestamp')),
+                           {'key': None, 'now': None, 'user_id': None}),
                 'revision': ('SELECT alembic_version.version_num \nFROM alembic_version',
                              False,
                              (),
@@ -1474,7 +1555,69 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                             False,
                             (('scope_user', None), ('scope_task', 'uuid')),
                             {'scope_task': None, 'scope_user': None})},
- 'sqlite': {'delete': ('DELETE FROM tasks WHERE tasks.user_id = ? AND tasks.id = ? RETURNING id, '
+ 'sqlite': {'create once 0': ('INSERT INTO idempotency_keys (user_id, "key", fingerprint, '
+                              'task_id, title, description, completed, created_at, expires_at) '
+                              'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, "key") DO '
+                              'UPDATE SET fingerprint = excluded.fingerprint, task_id = '
+                              'excluded.task_id, title = excluded.title, description = '
+                              'excluded.description, completed = excluded.completed, created_at = '
+                              'excluded.created_at, expires_at = excluded.expires_at WHERE '
+                              'idempotency_keys.expires_at <= excluded.created_at',
+                              True,
+                              (('user_id', None),
+                               ('key', None),
+                               ('fingerprint', None),
+                               ('id', 'uuid'),
+                               ('title', None),
+                               ('description', None),
+                               ('completed', None),
+                               ('created_at', 'timestamp'),
+                               ('expires_at', 'timestamp')),
+                              {'completed': None,
+                               'created_at': None,
+                               'description': None,
+                               'expires_at': None,
+                               'fingerprint': None,
+                               'id': None,
+                               'key': None,
+                               'title': None,
+                               'user_id': None}),
+            'create once 1': ('INSERT INTO tasks (user_id, id, title, description, completed, '
+                              'created_at, updated_at, version, title_folded, description_folded) '
+                              'SELECT ? AS anon_1, ? AS anon_2, ? AS anon_3, ? AS anon_4, ? AS '
+                              'anon_5, ? AS anon_6, ? AS anon_7, ? AS anon_8, ? AS anon_9, ? AS '
+                              'anon_10 \n'
+                              'WHERE EXISTS (SELECT * \n'
+                              'FROM idempotency_keys \n'
+                              'WHERE idempotency_keys.user_id = ? AND idempotency_keys."key" = ? '
+                              'AND idempotency_keys.task_id = ?) RETURNING id, user_id, title, '
+                              'description, completed, created_at, updated_at, version',
+                              True,
+                              (('user_id', None),
+                               ('id', 'uuid'),
+                               ('title', None),
+                               ('description', None),
+                               ('completed', None),
+                               ('created_at', 'timestamp'),
+                               ('updated_at', 'timestamp'),
+                               ('version', None),
+                               ('title_folded', None),
+                               ('description_folded', None),
+                               ('user_id', None),
+                               ('key', None),
+                               ('id', 'uuid')),
+                              {'completed': None,
+                               'created_at': None,
+                               'description': None,
+                               'description_folded': None,
+                               'id': None,
+                               'key': None,
+                               'title': None,
+                               'title_folded': None,
+                               'updated_at': None,
+                               'user_id': None,
+                               'version': None}),
+            'delete': ('DELETE FROM tasks WHERE tasks.user_id = ? AND tasks.id = ? RETURNING id, '
                        'user_id, title, description, completed, created_at, updated_at, version',
                        True,
                        (('scope_user', None), ('scope_task', 'uuid')),
@@ -2426,6 +2569,26 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'delete': ('DELET
                                          'param_1': 0,
                                          'user_id': None}),
             'ping': ('SELECT 1', False, (), {}),
+            'purge': ('DELETE FROM idempotency_keys WHERE (idempotency_keys.user_id, '
+                      'idempotency_keys."key") IN (SELECT idempotency_keys.user_id, '
+                      'idempotency_keys."key" \n'
+                      'FROM idempotency_keys \n'
+                      'WHERE idempotency_keys.expires_at <= ?\n'
+                      ' LIMIT ? OFFSET ?) RETURNING 1',
+                      True,
+                      (('now', 'timestamp'), ('limit', None), ('param_1', None)),
+                      {'limit': None, 'now': None, 'param_1': 0}),
+            'replay': ('SELECT idempotency_keys.fingerprint, idempotency_keys.task_id, '
+                       'idempotency_keys.user_id, idempotency_keys.title, '
+                       'idempotency_keys.description, idempotency_keys.completed, '
+                       'idempotency_keys.created_at, idempotency_keys.created_at AS '
+                       'created_at__1, 1 \n'
+                       'FROM idempotency_keys \n'
+                       'WHERE idempotency_keys.user_id = ? AND idempotency_keys."key" = ? AND '
+                       'idempotency_keys.expires_at > ?',
+                       False,
+                       (('user_id', None), ('key', None), ('now', 'timestamp')),
+                       {'key': None, 'now': None, 'user_id': None}),
             'revision': ('SELECT alembic_version.version_num \nFROM alembic_version',
                          False,
                          (),

@@ -8,6 +8,9 @@ when they are built. Everything a store can raise is one of these::
     ├── PreconditionFailed    the task exists but its version is not the expected one
     ├── InvalidCursor         a cursor that this store did not issue for this query
     │                         (also a ValueError)
+    ├── IdempotencyKeyReused  a create's key was first used for a different request
+    │                         (also a ValueError)
+    ├── IdempotencyKeyInUse   a create with this key is still running
     └── StoreError            the database failed; nothing was changed that was not
         │                     acknowledged
         └── StoreUnavailable  transient: unreachable, pool exhausted, timed out;
@@ -22,6 +25,8 @@ from typing import ClassVar
 from uuid import UUID
 
 __all__ = [
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
     "InvalidCursor",
     "PreconditionFailed",
     "StoreError",
@@ -65,6 +70,26 @@ class InvalidCursor(TodoError, ValueError):
 
     def __init__(self) -> None:
         super().__init__("cursor is malformed or was issued for a different query")
+
+
+class IdempotencyKeyReused(TodoError, ValueError):
+    """The idempotency key was first used for a different task; nothing was created."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used for a different request")
+        self.key = key
+
+
+class IdempotencyKeyInUse(TodoError):
+    """A create with this idempotency key has not finished; retry once it has."""
+
+    code = "idempotency_key_in_use"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"a create with idempotency key {key!r} is still running")
+        self.key = key
 
 
 class StoreError(TodoError):

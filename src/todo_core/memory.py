@@ -9,7 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from todo_core.errors import PreconditionFailed, TaskNotFound
+from todo_core.errors import IdempotencyKeyReused, PreconditionFailed, TaskNotFound
+from todo_core.idempotency import (
+    IDEMPOTENCY_TTL,
+    Created,
+    fingerprint,
+    validate_idempotency_key,
+)
 from todo_core.listing import SORTS, CursorCodec, fold, sort_key
 from todo_core.models import (
     ListQuery,
@@ -52,24 +58,35 @@ class MemoryTaskStore:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._tasks: dict[str, dict[UUID, Task]] = {}
+        # (user_id, key) -> the request's fingerprint, the task created, expiry
+        self._keys: dict[tuple[str, str], tuple[str, Task, datetime]] = {}
         self._cursors = CursorCodec(cursor_secret or secrets.token_bytes(32))
         self._clock = clock or utc_now
 
     async def create(self, user_id: str, data: TaskCreate) -> Task:
         validate_user_id(user_id)
+        return self._create(user_id, data, self._clock())
+
+    async def create_once(self, user_id: str, data: TaskCreate, *, key: str) -> Created:
+        validate_user_id(user_id)
+        validate_idempotency_key(key)
         now = self._clock()
-        task = Task(
-            id=uuid4(),
-            user_id=user_id,
-            title=data.title,
-            description=data.description,
-            completed=data.completed,
-            created_at=now,
-            updated_at=now,
-            version=1,
-        )
-        self._tasks.setdefault(user_id, {})[task.id] = task
-        return task
+        request = fingerprint(data)
+        kept = self._keys.get((user_id, key))
+        if kept is not None and kept[2] > now:
+            if kept[0] != request:
+                raise IdempotencyKeyReused(key)
+            return Created(kept[1], replayed=True)
+        task = self._create(user_id, data, now)
+        self._keys[user_id, key] = (request, task, now + IDEMPOTENCY_TTL)
+        return Created(task, replayed=False)
+
+    async def purge_idempotency_keys(self, *, limit: int = 1000) -> int:
+        now = self._clock()
+        dead = [claim for claim, (_, _, expires) in self._keys.items() if expires <= now][:limit]
+        for claim in dead:
+            del self._keys[claim]
+        return len(dead)
 
     async def get(self, user_id: str, task_id: UUID) -> Task:
         return self._current(user_id, task_id, None)
@@ -124,6 +141,20 @@ class MemoryTaskStore:
 
     async def ping(self) -> None:
         return None
+
+    def _create(self, user_id: str, data: TaskCreate, now: datetime) -> Task:
+        task = Task(
+            id=uuid4(),
+            user_id=user_id,
+            title=data.title,
+            description=data.description,
+            completed=data.completed,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        self._tasks.setdefault(user_id, {})[task.id] = task
+        return task
 
     def _current(self, user_id: str, task_id: UUID, expected_version: int | None) -> Task:
         validate_user_id(user_id)

@@ -49,7 +49,7 @@ _USER_ID = re.compile(USER_ID_PATTERN)
 SortOrder = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 
 
-def _encodable_text(value: str) -> str:
+def encodable_text(value: str) -> str:
     # PostgreSQL text cannot hold U+0000 and SQLite truncates at it; a lone surrogate
     # cannot be encoded as UTF-8 at all. Rejecting both here keeps the backends alike.
     if "\x00" in value:
@@ -66,7 +66,7 @@ def _encodable_text(value: str) -> str:
 def _stripped_title(value: str) -> str:
     # str.strip(), not pydantic's strip_whitespace: the contract defines whitespace as
     # what Python strips, which includes U+001C..U+001F that Unicode's White_Space lacks.
-    value = _encodable_text(value).strip()
+    value = encodable_text(value).strip()
     if not value:
         raise PydanticCustomError("title_empty", "must not be empty or only whitespace")
     if len(value) > TITLE_MAX:
@@ -79,7 +79,7 @@ def _stripped_title(value: str) -> str:
 
 
 def _bounded_description(value: str) -> str:
-    _encodable_text(value)
+    encodable_text(value)
     if len(value) > DESCRIPTION_MAX:
         raise PydanticCustomError(
             "description_too_long",
@@ -171,7 +171,7 @@ class ListQuery(BaseModel):
     model_config = _INPUT
 
     completed: StrictBool | None = None
-    q: Annotated[StrictStr, AfterValidator(_encodable_text)] | None = None
+    q: Annotated[StrictStr, AfterValidator(encodable_text)] | None = None
     sort: SortOrder = "-created_at"
     limit: Annotated[StrictInt, Field(ge=1, le=500)] = 100
     cursor: StrictStr | None = None

@@ -8,7 +8,7 @@ another connection, writes are not (they may have been applied).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 import asyncpg
@@ -74,12 +74,46 @@ class PostgresDatabase:
                     raise
                 return await self._fetch(statement.sql, arguments)
 
+    async def transaction(
+        self, statements: Sequence[Statement], values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        """Run ``statements`` in one transaction; the rows the last one returns.
+
+        Never retried: a lost connection may have lost the ``COMMIT``'s answer only.
+        """
+        with translate_errors():
+            if len(statements) == 1:  # a statement is its own transaction already
+                (statement,) = statements
+                return await self._fetch(statement.sql, statement.arguments(values))
+            return await self._fetch_all(statements, values)
+
     async def _fetch(self, sql: str, arguments: list[Any]) -> list[Sequence[Any]]:
+        return await self._on_connection(
+            lambda connection: connection.fetch(sql, *arguments, timeout=self._statement_timeout)
+        )
+
+    async def _fetch_all(
+        self, statements: Sequence[Statement], values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        async def run(connection: asyncpg.Connection) -> list[Sequence[Any]]:
+            rows: list[Sequence[Any]] = []
+            async with connection.transaction():
+                for statement in statements:
+                    rows = await connection.fetch(
+                        statement.sql,
+                        *statement.arguments(values),
+                        timeout=self._statement_timeout,
+                    )
+            return rows
+
+        return await self._on_connection(run)
+
+    async def _on_connection(
+        self, work: Callable[[asyncpg.Connection], Awaitable[list[Sequence[Any]]]]
+    ) -> list[Sequence[Any]]:
         connection = await self._pool.acquire()
         try:
-            rows: list[Sequence[Any]] = await connection.fetch(
-                sql, *arguments, timeout=self._statement_timeout
-            )
+            rows = await work(connection)
         except (asyncpg.PostgresError, TimeoutError):
             self._pool.release(connection)  # the server answered: the connection is sound
             raise

@@ -23,6 +23,7 @@ __all__ = [
     "UTCTimestamp",
     "alembic_version",
     "contains_text",
+    "idempotency_keys",
     "metadata",
     "next_stamp",
     "settings",
@@ -96,6 +97,26 @@ tasks = sa.Table(
     sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
     sa.Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
     sa.Index("ix_tasks_user_title", "user_id", "title", "id"),
+)
+
+# Exactly-once creates (todo_core.idempotency): per user and key, the request's
+# fingerprint and the task as created, written in the create's own transaction. A row
+# whose expires_at has passed is dead: a create with its key replaces it.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("task_id", sa.Uuid(), nullable=False),
+    sa.Column("title", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=True),
+    sa.Column("completed", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCTimestamp(), nullable=False),
+    sa.Column("expires_at", UTCTimestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "key", name="pk_idempotency_keys"),
+    # For the purge of dead rows, which must find them without reading live ones.
+    sa.Index("ix_idempotency_keys_expires", "expires_at"),
 )
 
 settings = sa.Table(

@@ -17,7 +17,20 @@ from uuid import UUID, uuid4
 
 from todo_core._sql import SCHEMA_REVISION
 from todo_core.engine import EngineOptions
-from todo_core.errors import PreconditionFailed, StoreError, StoreUnavailable, TaskNotFound
+from todo_core.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    PreconditionFailed,
+    StoreError,
+    StoreUnavailable,
+    TaskNotFound,
+)
+from todo_core.idempotency import (
+    IDEMPOTENCY_TTL,
+    Created,
+    fingerprint,
+    validate_idempotency_key,
+)
 from todo_core.listing import CursorCodec, fold
 from todo_core.models import (
     ListQuery,
@@ -50,6 +63,10 @@ class Database(Protocol):
         self, statement: Statement, values: Mapping[str, Any]
     ) -> list[Sequence[Any]]: ...
 
+    async def transaction(
+        self, statements: Sequence[Statement], values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]: ...
+
     async def close(self) -> None: ...
 
 
@@ -64,6 +81,13 @@ class _EchoingDatabase:
         _log.info("%s\n%r", statement.sql, statement.arguments(values))
         return await self._database.fetch(statement, values)
 
+    async def transaction(
+        self, statements: Sequence[Statement], values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        for statement in statements:
+            _log.info("%s\n%r", statement.sql, statement.arguments(values))
+        return await self._database.transaction(statements, values)
+
     async def close(self) -> None:
         await self._database.close()
 
@@ -73,6 +97,19 @@ async def _first_row(
 ) -> Sequence[Any] | None:
     rows = await database.fetch(statement, values)
     return rows[0] if rows else None
+
+
+def _new_task(user_id: str, data: TaskCreate, now: datetime) -> Task:
+    return Task.model_construct(
+        id=uuid4(),
+        user_id=user_id,
+        title=data.title,
+        description=data.description,
+        completed=data.completed,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
 
 
 def _stored_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,6 +137,10 @@ class SqlTaskStore:
         self._statements = database.statements
         self._cursors = CursorCodec(cursor_secret)
         self._clock = clock or utc_now
+        # Keys of this process's creates in flight: a retry that overtakes its original
+        # is told so at once. Other processes' are seen by the claim (on PostgreSQL) or
+        # waited for (SQLite's file lock).
+        self._claiming: set[tuple[str, str]] = set()
 
     @property
     def database(self) -> Database:
@@ -108,19 +149,45 @@ class SqlTaskStore:
 
     async def create(self, user_id: str, data: TaskCreate) -> Task:
         validate_user_id(user_id)
-        now = self._clock()
-        task = Task.model_construct(
-            id=uuid4(),
-            user_id=user_id,
-            title=data.title,
-            description=data.description,
-            completed=data.completed,
-            created_at=now,
-            updated_at=now,
-            version=1,
-        )
+        task = _new_task(user_id, data, self._clock())
         await self._database.fetch(self._statements.insert, _stored_fields(task.__dict__))
         return task
+
+    async def create_once(self, user_id: str, data: TaskCreate, *, key: str) -> Created:
+        validate_user_id(user_id)
+        validate_idempotency_key(key)
+        claim = (user_id, key)
+        if claim in self._claiming:
+            raise IdempotencyKeyInUse(key)
+        self._claiming.add(claim)
+        try:
+            return await self._create_once(user_id, data, key)
+        finally:
+            self._claiming.discard(claim)
+
+    async def _create_once(self, user_id: str, data: TaskCreate, key: str) -> Created:
+        now = self._clock()
+        task = _new_task(user_id, data, now)
+        request = fingerprint(data)
+        values = _stored_fields(task.__dict__)
+        values |= {"key": key, "fingerprint": request, "expires_at": now + IDEMPOTENCY_TTL}
+        if await self._database.transaction(self._statements.create_once, values):
+            return Created(task, replayed=False)
+        # Not claimed: the key is live, or (PostgreSQL) another process is claiming it.
+        row = await _first_row(
+            self._database, self._statements.replay, {"user_id": user_id, "key": key, "now": now}
+        )
+        if row is None:
+            raise IdempotencyKeyInUse(key)
+        if row[0] != request:
+            raise IdempotencyKeyReused(key)
+        return Created(self._statements.task(row[1:]), replayed=True)
+
+    async def purge_idempotency_keys(self, *, limit: int = 1000) -> int:
+        rows = await self._database.fetch(
+            self._statements.purge, {"now": self._clock(), "limit": limit}
+        )
+        return len(rows)
 
     async def get(self, user_id: str, task_id: UUID) -> Task:
         validate_user_id(user_id)

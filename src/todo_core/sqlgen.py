@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final, get_args
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
@@ -29,6 +30,7 @@ from todo_core.schema import (
     UTCTimestamp,
     alembic_version,
     contains_text,
+    idempotency_keys,
     next_stamp,
     settings,
     tasks,
@@ -36,6 +38,7 @@ from todo_core.schema import (
 from todo_core.statements import (
     TASK_FIELDS,
     CompiledStatement,
+    create_once_key,
     delete_key,
     list_key,
     update_key,
@@ -123,6 +126,106 @@ def _list(sort: SortOrder, completed: bool, search: bool, after: bool) -> sa.Cla
     return statement.order_by(*order).limit(sa.bindparam("limit", type_=sa.Integer()))
 
 
+# What an idempotency key keeps of the task it created, beside its id.
+_SNAPSHOT: Final = ("title", "description", "completed", "created_at")
+
+
+def _claim(dialect: str) -> sa.Insert:
+    """Claim a key for the task being created: a new row, or a dead (expired) one
+    taken over; a live row is left alone, and then nothing is claimed."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values: dict[str, Any] = {
+        "user_id": sa.bindparam("user_id", type_=idempotency_keys.c.user_id.type),
+        "key": sa.bindparam("key", type_=idempotency_keys.c.key.type),
+        "fingerprint": sa.bindparam("fingerprint", type_=idempotency_keys.c.fingerprint.type),
+        "task_id": sa.bindparam("id", type_=sa.Uuid()),
+        **{name: sa.bindparam(name, type_=idempotency_keys.c[name].type) for name in _SNAPSHOT},
+        "expires_at": sa.bindparam("expires_at", type_=UTCTimestamp()),
+    }
+    if dialect == "postgresql":
+        # One claim per key at a time across every process: a create that finds the
+        # key's lock taken claims nothing, instead of waiting for the other to commit,
+        # and the store answers that the key is in use.
+        lock = sa.func.pg_try_advisory_xact_lock(
+            sa.func.hashtextextended(sa.func.concat_ws(" ", values["user_id"], values["key"]), 0)
+        )
+        statement = insert(idempotency_keys).from_select(
+            list(values), sa.select(*values.values()).where(lock)
+        )
+    else:
+        statement = insert(idempotency_keys).values(values)
+    taken_over = (*(name for name in values if name not in ("user_id", "key")),)
+    return statement.on_conflict_do_update(
+        index_elements=[idempotency_keys.c.user_id, idempotency_keys.c.key],
+        set_={name: statement.excluded[name] for name in taken_over},
+        where=idempotency_keys.c.expires_at <= statement.excluded.created_at,
+    )
+
+
+def _create_once(dialect: str) -> Iterator[sa.ClauseElement]:
+    """A create under an idempotency key, as statements run in one transaction; the
+    last returns the new task, or nothing when the key was not claimed.
+
+    PostgreSQL does it in one statement (the claim is a data-modifying CTE); SQLite has
+    no such CTEs, and claims first, then inserts if the claim names this task.
+    """
+    columns = [column.name for column in tasks.c]
+    values: dict[str, Any] = {
+        name: sa.bindparam(name, type_=tasks.c[name].type) for name in columns
+    }
+    if dialect == "postgresql":
+        claimed = _claim(dialect).returning(idempotency_keys.c.task_id).cte("claimed")
+        rows = sa.select(*{**values, "id": claimed.c.task_id}.values()).select_from(claimed)
+    else:
+        yield _claim(dialect)
+        rows = sa.select(*values.values()).where(
+            sa.exists().where(
+                idempotency_keys.c.user_id == values["user_id"],
+                idempotency_keys.c.key == sa.bindparam("key"),
+                idempotency_keys.c.task_id == values["id"],
+            )
+        )
+    yield sa.insert(tasks).from_select(columns, rows).returning(*_TASK_COLUMNS)
+
+
+def _replay() -> sa.ClauseElement:
+    """A live key's fingerprint, then its task as created (the fields of ``Task``)."""
+    keys = idempotency_keys.c
+    return sa.select(
+        keys.fingerprint,
+        keys.task_id,
+        keys.user_id,
+        keys.title,
+        keys.description,
+        keys.completed,
+        keys.created_at,
+        keys.created_at,  # updated_at: a task is created with both the same
+        sa.literal_column("1"),  # version
+    ).where(
+        keys.user_id == sa.bindparam("user_id"),
+        keys.key == sa.bindparam("key"),
+        keys.expires_at > sa.bindparam("now", type_=UTCTimestamp()),
+    )
+
+
+def _purge(dialect: str) -> sa.ClauseElement:
+    """Delete at most ``limit`` dead keys; a row per key deleted."""
+    keys = idempotency_keys.c
+    dead = (
+        sa.select(keys.user_id, keys.key)
+        .where(keys.expires_at <= sa.bindparam("now", type_=UTCTimestamp()))
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+    if dialect == "postgresql":
+        # Rows a create is taking over right now are skipped, never waited for.
+        dead = dead.with_for_update(skip_locked=True)
+    return (
+        sa.delete(idempotency_keys)
+        .where(sa.tuple_(keys.user_id, keys.key).in_(dead))
+        .returning(sa.literal_column("1"))
+    )
+
+
 def _field_sets() -> Iterator[frozenset[str]]:
     """Every set of stored fields a replace or patch can write."""
     for size in range(1, len(_WRITABLE) + 1):
@@ -130,7 +233,7 @@ def _field_sets() -> Iterator[frozenset[str]]:
             yield frozenset(chosen) | {_FOLDED[name] for name in chosen if name in _FOLDED}
 
 
-def _shapes() -> Iterator[tuple[str, sa.ClauseElement]]:
+def _shapes(dialect: str) -> Iterator[tuple[str, sa.ClauseElement]]:
     yield "get", sa.select(*_TASK_COLUMNS).where(_SCOPE)
     yield "version", sa.select(tasks.c.version).where(_SCOPE)
     insert_values: dict[str, Any] = {column.name: sa.bindparam(column.name) for column in tasks.c}
@@ -144,12 +247,16 @@ def _shapes() -> Iterator[tuple[str, sa.ClauseElement]]:
             yield update_key(fields, conditional), _update(fields, conditional)
     for sort, *flags in itertools.product(get_args(SortOrder), *[(False, True)] * 3):
         yield list_key(sort, *flags), _list(sort, *flags)
+    for step, statement in enumerate(_create_once(dialect)):
+        yield create_once_key(step), statement
+    yield "replay", _replay()
+    yield "purge", _purge(dialect)
 
 
 def generate() -> dict[str, dict[str, CompiledStatement]]:
     """Every statement shape, compiled for each dialect."""
     return {
-        name: {key: compile_statement(statement, dialect) for key, statement in _shapes()}
+        name: {key: compile_statement(statement, dialect) for key, statement in _shapes(name)}
         for name, dialect in DIALECTS.items()
     }
 

@@ -5,11 +5,13 @@ contending for the file lock and sleeping in SQLite's busy handler; the busy tim
 then only bounds waits on *other* processes. Reads go through a second connection,
 which WAL lets run beside the writer, so a read never waits for a write's fsync. More
 reader connections were measured to cost CPU (each is a thread contending for the
-GIL) without serving more requests. Every statement commits on its own (autocommit).
+GIL) without serving more requests. Every statement commits on its own (autocommit),
+except the few that ``transaction`` runs together.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +31,9 @@ class SqliteDatabase:
         self.statements = Statements("sqlite")
         self._writer = writer
         self._reader = reader
+        # Held by every use of the writer: a statement sent between another caller's
+        # BEGIN and COMMIT would join that transaction, and vanish with its rollback.
+        self._writing = asyncio.Lock()
 
     @classmethod
     async def open(cls, url: DatabaseURL, options: EngineOptions) -> SqliteDatabase:
@@ -52,15 +57,45 @@ class SqliteDatabase:
 
     async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Sequence[Any]]:
         """Every row ``statement`` returns for ``values``."""
-        connection = self._writer if statement.writes else self._reader
-        with translate_errors():
-            rows = await connection.execute_fetchall(statement.sql, statement.arguments(values))
-        return rows  # type: ignore[return-value]  # noqa: RET504 # a list of sqlite3 rows
+        if not statement.writes:
+            return await _fetch(self._reader, statement, values)
+        async with self._writing:
+            return await _fetch(self._writer, statement, values)
+
+    async def transaction(
+        self, statements: Sequence[Statement], values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        """Run ``statements`` in one transaction; the rows the last one returns."""
+        async with self._writing:
+            with translate_errors():
+                # IMMEDIATE takes the file's write lock now, so that another process
+                # cannot write between this transaction's reads and its writes.
+                await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                rows: list[Sequence[Any]] = []
+                for statement in statements:
+                    rows = await _fetch(self._writer, statement, values)
+                with translate_errors():
+                    await self._writer.execute("COMMIT")
+            except BaseException:
+                if self._writer.in_transaction:
+                    with translate_errors():
+                        await self._writer.execute("ROLLBACK")
+                raise
+        return rows
 
     async def close(self) -> None:
         await self._writer.close()
         if self._reader is not self._writer:
             await self._reader.close()
+
+
+async def _fetch(
+    connection: aiosqlite.Connection, statement: Statement, values: Mapping[str, Any]
+) -> list[Sequence[Any]]:
+    with translate_errors():
+        rows = await connection.execute_fetchall(statement.sql, statement.arguments(values))
+    return rows  # type: ignore[return-value]  # noqa: RET504 # a list of sqlite3 rows
 
 
 async def _connect(url: DatabaseURL, options: EngineOptions) -> aiosqlite.Connection:

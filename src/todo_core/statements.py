@@ -25,6 +25,7 @@ __all__ = [
     "CompiledStatement",
     "Statement",
     "Statements",
+    "create_once_key",
     "delete_key",
     "list_key",
     "update_key",
@@ -53,6 +54,11 @@ def update_key(fields: frozenset[str], conditional: bool) -> str:
 
 def delete_key(conditional: bool) -> str:
     return f"delete{' if version' if conditional else ''}"
+
+
+def create_once_key(step: int) -> str:
+    """The name of a create-once shape's ``step``-th statement (from 0)."""
+    return f"create once {step}"
 
 
 def list_key(sort: SortOrder, completed: bool, search: bool, after: bool) -> str:
@@ -120,6 +126,12 @@ class Statements:
         self.ping = self._shapes["ping"]
         self.revision = self._shapes["revision"]
         self.secret = self._shapes["secret"]
+        self.replay = self._shapes["replay"]
+        self.purge = self._shapes["purge"]
+        # One statement on PostgreSQL, two on SQLite: run them in one transaction.
+        self.create_once = tuple(
+            statement for key, statement in self._shapes.items() if key.startswith("create once ")
+        )
 
     def update(self, fields: frozenset[str], *, conditional: bool) -> Statement:
         """UPDATE of ``fields`` (stored names), stamping ``updated_at`` from bind ``now``."""

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
+from todo_core.idempotency import Created
 from todo_core.models import ListQuery, Page, Task, TaskCreate, TaskPatch, TaskReplace
 
 __all__ = ["TaskStore", "open_store"]
@@ -26,6 +27,27 @@ class TaskStore(Protocol):
 
     async def create(self, user_id: str, data: TaskCreate) -> Task:
         """Store a new task (version 1) and return it."""
+        ...
+
+    async def create_once(self, user_id: str, data: TaskCreate, *, key: str) -> Created:
+        """Create a task at most once per ``key`` (per user), for 24 hours.
+
+        The first call with a key creates the task and keeps it with the key, in the same
+        transaction. A later call with the key and an equal ``data`` creates nothing and
+        returns that task as it was created, with ``replayed=True``. Raises
+        ``IdempotencyKeyReused`` when ``data`` differs, ``IdempotencyKeyInUse`` while the
+        first call has not finished, ``pydantic.ValidationError`` for a key that is not
+        1-255 characters.
+        """
+        ...
+
+    async def purge_idempotency_keys(self, *, limit: int = 1000) -> int:
+        """Delete at most ``limit`` expired keys; returns how many went.
+
+        Expired keys never replay, purged or not: this only reclaims their space. It
+        never waits for a create, so it can run beside requests (``todo_http`` runs it
+        periodically; an embedding application should too).
+        """
         ...
 
     async def get(self, user_id: str, task_id: UUID) -> Task:

@@ -29,7 +29,7 @@ from uuid import UUID
 
 import pydantic
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -43,6 +43,7 @@ from hypothesis.stateful import (
 
 from tests.backends import open_backend, pgbouncer_url, postgres_url
 from todo_core import (
+    IdempotencyKeyReused,
     InvalidCursor,
     ListQuery,
     PreconditionFailed,
@@ -58,6 +59,9 @@ from todo_core import (
 T = TypeVar("T")
 
 USERS = ("alice", "b.o_b@x-1")
+# Idempotency keys: few, so that they are reused; keys are per user, so both users share them.
+KEYS = ("k", "7c0e6f0e-retry", "ключ 🔑 " + "x" * 246)
+KEY_LIFETIME = timedelta(hours=24)
 SORTS: tuple[SortOrder, ...] = get_args(SortOrder)
 TITLE_MAX = 200
 # How far the simulated clock moves per call: stalled, barely, or like a real one.
@@ -210,6 +214,8 @@ class StoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[tuple[str, UUID], Task] = {}
+        # (user_id, key) -> what the keyed create asked for, and the task it made
+        self.keys: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any], Task]] = {}
         self.walks = 0
         # A simulated clock: the same steps give the same order of timestamps, so a
         # failure replays while Hypothesis shrinks it.
@@ -350,6 +356,10 @@ class StoreMachine(RuleBasedStateMachine):
     def created(self, user_id: str, fields: dict[str, Any]) -> Ref:
         """Create a task and check it against what was asked for."""
         task = self.run(self.store.create(user_id, TaskCreate.model_validate(fields)))
+        return self.record(user_id, fields, task)
+
+    def record(self, user_id: str, fields: dict[str, Any], task: Task) -> Ref:
+        """Check a new task against what was asked for, and add it to the model."""
         assert task.created_at.tzinfo is not None
         assert task.created_at.utcoffset() == timedelta(0)
         assert task.created_at == task.updated_at
@@ -390,6 +400,60 @@ class StoreMachine(RuleBasedStateMachine):
     )
     def create_several(self, user_id: str, batch: list[dict[str, Any]]) -> MultipleResults[Ref]:
         return multiple(*(self.created(user_id, fields) for fields in batch))
+
+    @rule(
+        target=refs,
+        user_id=st.sampled_from(USERS),
+        key=st.sampled_from(KEYS),
+        fields=CREATES,
+        again=st.booleans(),
+        later=st.sampled_from([timedelta(0), timedelta(0), timedelta(hours=23), KEY_LIFETIME]),
+    )
+    def create_once(
+        self, user_id: str, key: str, fields: dict[str, Any], again: bool, later: timedelta
+    ) -> MultipleResults[Ref]:
+        """A keyed create, ``later`` (the retry of a phone that was off for a day): new,
+        replayed (the same request, spelled alike or not), or refused (another request);
+        a key dies 24 hours after its create."""
+        self.now += later
+        kept = self.keys.get((user_id, key))
+        if again and kept is not None:  # the retry of a create, its title padded anew
+            fields = kept[1] | {"title": " " + kept[1]["title"] + "\t"}
+        request = (
+            fields["title"].strip(),
+            fields.get("description"),
+            fields.get("completed", False),
+        )
+        live = kept is not None and kept[2].created_at + KEY_LIFETIME > self.now
+        call = self.store.create_once(user_id, TaskCreate.model_validate(fields), key=key)
+        if live and kept is not None:
+            if kept[0] != request:
+                event("create_once: key reused")
+                with pytest.raises(IdempotencyKeyReused):
+                    self.run(call)
+                return multiple()
+            event("create_once: replayed")
+            replayed = self.run(call)
+            assert replayed.replayed, "a retry within 24 hours replays"
+            assert _fields(replayed.task) == _fields(kept[2]), "the task as first created"
+            return multiple()
+        event("create_once: created" if kept is None else "create_once: key expired, created")
+        created = self.run(call)
+        assert not created.replayed
+        self.keys[user_id, key] = (request, fields, created.task)
+        return multiple(self.record(user_id, fields, created.task))
+
+    @rule()
+    def purge_keys(self) -> None:
+        """Purging deletes exactly the dead keys; live ones still replay after."""
+        dead = [
+            claim
+            for claim, kept in self.keys.items()
+            if kept[2].created_at + KEY_LIFETIME <= self.now
+        ]
+        assert self.run(self.store.purge_idempotency_keys()) == len(dead)
+        for claim in dead:
+            del self.keys[claim]
 
     @rule(ref=refs)
     def get(self, ref: Ref) -> None:
