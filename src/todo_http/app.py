@@ -8,10 +8,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from todo_core import TaskStore, open_store
+from todo_http.auth import Authenticator, JwtAuthenticator, auth_middleware
 from todo_http.cors import cors_middleware
 from todo_http.docs import add_docs_routes
 from todo_http.envelope import envelope_middleware, success
-from todo_http.keys import API, SETTINGS, STORE
+from todo_http.housekeeping import housekeeping_context
+from todo_http.keys import API, AUTHENTICATED, SETTINGS, STORE
 from todo_http.parsing import MAX_BODY_BYTES
 from todo_http.routes import add_task_routes
 from todo_http.settings import Settings
@@ -19,15 +21,25 @@ from todo_http.settings import Settings
 __all__ = ["create_api", "create_app"]
 
 
-def _middlewares(settings: Settings, *, enveloped: bool) -> list[Middleware]:
-    # The envelope runs outermost so that CORS preflights get a request id as well.
-    cors = cors_middleware(settings.cors_origins)
+def _middlewares(
+    settings: Settings, authenticator: Authenticator | None, *, enveloped: bool
+) -> list[Middleware]:
+    # The envelope runs outermost so that CORS preflights get a request id as well, and
+    # authentication innermost, so that preflights never need a token.
     middlewares: list[Middleware] = [envelope_middleware] if enveloped else []
-    return middlewares if cors is None else [*middlewares, cors]
+    cors = cors_middleware(settings.cors_origins)
+    if cors is not None:
+        middlewares.append(cors)
+    if authenticator is not None:
+        middlewares.append(auth_middleware(authenticator))
+    return middlewares
 
 
 def create_api(
-    store: TaskStore | None = None, *, settings: Settings | None = None
+    store: TaskStore | None = None,
+    *,
+    settings: Settings | None = None,
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
     """The tasks API as an application to mount: ``app.add_subapp("/api", create_api(store))``.
 
@@ -35,20 +47,36 @@ def create_api(
     point, plus the API's OpenAPI document at ``/openapi.json`` and its page at ``/docs``.
     Without ``store``, one is opened from ``settings`` when the application starts and
     closed when it stops.
+
+    Task requests are authenticated by ``authenticator`` when given, else by a
+    ``JwtAuthenticator`` of ``settings.jwt`` when ``settings.auth == "jwt"``, else not at
+    all. Raises ``ValueError`` for JWT settings that cannot work.
     """
-    return _api(store, settings or Settings(), enveloped=True)
+    return _api(store, settings or Settings(), authenticator, enveloped=True)
 
 
-def _api(store: TaskStore | None, settings: Settings, *, enveloped: bool) -> web.Application:
-    middlewares = _middlewares(settings, enveloped=enveloped)
+def _api(
+    store: TaskStore | None,
+    settings: Settings,
+    authenticator: Authenticator | None,
+    *,
+    enveloped: bool,
+) -> web.Application:
+    if authenticator is None and settings.auth == "jwt":
+        authenticator = JwtAuthenticator(settings.jwt)
+    middlewares = _middlewares(settings, authenticator, enveloped=enveloped)
     api = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     api[SETTINGS] = settings
+    api[AUTHENTICATED] = authenticator is not None
+    if isinstance(authenticator, JwtAuthenticator):
+        api.cleanup_ctx.append(authenticator.cleanup_ctx)
     add_task_routes(api.router)
     add_docs_routes(api.router)
     if store is not None:
         api[STORE] = store
     else:
         api.cleanup_ctx.append(_store_context)
+    api.cleanup_ctx.append(housekeeping_context)  # after the store's: it uses the store
     return api
 
 
@@ -76,15 +104,21 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(
-    store: TaskStore | None = None, *, settings: Settings | None = None
+    store: TaskStore | None = None,
+    *,
+    settings: Settings | None = None,
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
-    """The standalone server: the tasks API under ``/api`` plus ``/healthz`` and ``/readyz``."""
+    """The standalone server: the tasks API under ``/api`` plus ``/healthz`` and ``/readyz``.
+
+    ``store``, ``settings`` and ``authenticator`` are as for ``create_api``.
+    """
     settings = settings or Settings()
     app = web.Application(middlewares=[envelope_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     # The root's envelope already wraps every request to the sub-application: a second
     # one inside it would only repeat the work on each request.
-    api = _api(store, settings, enveloped=False)
+    api = _api(store, settings, authenticator, enveloped=False)
     app[API] = api
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

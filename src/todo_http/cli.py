@@ -1,9 +1,10 @@
 """The ``todo-http`` command: ``serve`` the API, or ``migrate`` a database.
 
 The only module that reads the environment (``DATABASE_URL``, ``TODO_SECRET``,
-``TODO_CORS_ORIGINS``), for ``serve`` and for the gunicorn factory
+``TODO_CORS_ORIGINS``, ``TODO_PURGE_INTERVAL``, ``TODO_AUTH`` and the ``TODO_JWT_*``
+and ``TODO_JWKS_*`` keys and claims), for ``serve`` and for the gunicorn factory
 (``todo_http.gunicorn``): everything else receives ``Settings`` and ``ServeOptions``.
-docs/configuration.md describes every option.
+docs/configuration.md describes every option, docs/security.md the authentication.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import ipaddress
+import logging
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final
+from typing import Final, get_args
+from urllib.parse import urlsplit
 
 from todo_core.engine import EngineOptions
 from todo_core.urls import parse_database_url, redacted
+from todo_http.auth import JwtAuthenticator
 from todo_http.logs import LOG_FORMATS, configure_logging
 from todo_http.server import (
     ServeOptions,
@@ -28,14 +33,26 @@ from todo_http.server import (
     serve,
     startup_errors,
 )
-from todo_http.settings import DEFAULT_DATABASE_URL, Settings
+from todo_http.settings import DEFAULT_DATABASE_URL, AuthMode, JwtSettings, Settings
 
-__all__ = ["environment_settings", "main", "parser", "serve_configuration"]
+__all__ = [
+    "environment_settings",
+    "exposure_warnings",
+    "main",
+    "parser",
+    "serve_configuration",
+]
+
+log = logging.getLogger("todo_http.server")
 
 # scheme://host[:port] and nothing else: browsers send exactly that in Origin, so an
 # origin written with a path or a trailing slash would silently never match.
 _ORIGIN: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+")
 _MIN_SECRET_BYTES: Final = 16
+_AUTH_MODES: Final[tuple[AuthMode, ...]] = get_args(AuthMode)
+# The variables that name where token keys come from: set while authentication is off,
+# they mean an operator who believes the API is protected when it is not.
+_KEY_VARIABLES: Final = ("TODO_JWT_SECRET", "TODO_JWKS_URL", "TODO_JWKS_FILE")
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -119,6 +136,13 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "replaces env TODO_CORS_ORIGINS, a comma-separated list; default none: no CORS)",
     )
     serve_command.add_argument(
+        "--auth",
+        choices=_AUTH_MODES,
+        help="jwt: every task request needs Authorization: Bearer <JWT>, checked with the "
+        "keys of TODO_JWT_SECRET, TODO_JWKS_URL or TODO_JWKS_FILE (docs/security.md); "
+        "none: no authentication, for trusted networks only (env TODO_AUTH; default none)",
+    )
+    serve_command.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
         default="text",
@@ -193,26 +217,116 @@ def _cursor_secret(environ: Mapping[str, str]) -> str | None:
     return secret
 
 
+def _purge_interval(environ: Mapping[str, str]) -> float:
+    given = environ.get("TODO_PURGE_INTERVAL") or None
+    if given is None:
+        return Settings().purge_interval
+    try:
+        return _seconds(given)
+    except argparse.ArgumentTypeError as error:
+        raise StartupError(f"TODO_PURGE_INTERVAL: {error}") from None
+
+
+def _auth_mode(given: AuthMode | None, environ: Mapping[str, str]) -> AuthMode:
+    chosen = given or environ.get("TODO_AUTH") or "none"
+    for mode in _AUTH_MODES:
+        if chosen == mode:
+            return mode
+    raise StartupError(f"TODO_AUTH must be one of {', '.join(_AUTH_MODES)}, not {chosen!r}")
+
+
+def _jwt_settings(environ: Mapping[str, str]) -> JwtSettings:
+    listed = environ.get("TODO_JWT_ALGORITHMS", "").split(",")
+    try:
+        leeway = _seconds(environ.get("TODO_JWT_LEEWAY") or "0")
+    except argparse.ArgumentTypeError as error:
+        raise StartupError(f"TODO_JWT_LEEWAY: {error}") from None
+    return JwtSettings(
+        # From the environment only, like TODO_SECRET.
+        secret=environ.get("TODO_JWT_SECRET") or None,
+        jwks_url=environ.get("TODO_JWKS_URL") or None,
+        jwks_file=environ.get("TODO_JWKS_FILE") or None,
+        algorithms=tuple(name.strip() for name in listed if name.strip()),
+        issuer=environ.get("TODO_JWT_ISSUER") or None,
+        audience=environ.get("TODO_JWT_AUDIENCE") or None,
+        leeway=leeway,
+    )
+
+
+def _check_auth(settings: Settings, environ: Mapping[str, str]) -> None:
+    if settings.auth == "none":
+        configured = [name for name in _KEY_VARIABLES if environ.get(name)]
+        if configured:
+            raise StartupError(
+                f"{configured[0]} is set but authentication is off: serve with --auth jwt "
+                "(or TODO_AUTH=jwt), or unset it"
+            )
+        return
+    # Built once here only to be checked: a bad key source stops the start with one line,
+    # before any port is bound, rather than failing in every worker.
+    try:
+        JwtAuthenticator(settings.jwt)
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+
+
 def environment_settings(
     environ: Mapping[str, str],
     *,
     database_url: str | None = None,
     cors_origins: list[str] | None = None,
     store_options: Mapping[str, object] | None = None,
+    auth: AuthMode | None = None,
 ) -> Settings:
-    """``Settings`` from ``DATABASE_URL``, ``TODO_SECRET`` and ``TODO_CORS_ORIGINS``.
+    """``Settings`` from ``DATABASE_URL``, ``TODO_SECRET``, ``TODO_CORS_ORIGINS``,
+    ``TODO_PURGE_INTERVAL``, ``TODO_AUTH`` and, for ``--auth jwt``, the ``TODO_JWT_*`` and
+    ``TODO_JWKS_*`` variables.
 
-    ``database_url`` and ``cors_origins``, when given (from the command line), win over
-    their variables. Raises ``StartupError`` for a short secret or a bad origin.
+    ``database_url``, ``cors_origins`` and ``auth``, when given (from the command line),
+    win over their variables. Raises ``StartupError`` for a short secret, a bad origin,
+    or an authentication set-up that cannot work (a missing, doubled, unreadable or
+    weak key source, an algorithm that does not fit it).
     """
-    return Settings(
+    settings = Settings(
         database_url=database_url or environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
         # From the environment only: a secret on the command line is visible to every
         # user of the machine through ps.
         cursor_secret=_cursor_secret(environ),
         cors_origins=_cors_origins(cors_origins, environ),
         store_options=dict(store_options or {}),
+        auth=_auth_mode(auth, environ),
+        jwt=_jwt_settings(environ),
+        purge_interval=_purge_interval(environ),
     )
+    _check_auth(settings, environ)
+    return settings
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name, or "" for every interface: it may be reachable
+        return False
+
+
+def exposure_warnings(settings: Settings, options: ServeOptions) -> list[str]:
+    """What an operator must hear before the server opens to others, one line each."""
+    warnings: list[str] = []
+    if settings.auth == "none" and not _loopback(options.host):
+        warnings.append(
+            f"serving WITHOUT AUTHENTICATION on {options.host or 'every interface'}: the "
+            "API is open to anyone who can reach it, every user's tasks included; serve "
+            "with --auth jwt (docs/security.md), or keep it on a trusted network"
+        )
+    url = urlsplit(settings.jwt.jwks_url or "")
+    if settings.auth == "jwt" and url.scheme == "http" and not _loopback(url.hostname or ""):
+        warnings.append(
+            f"TODO_JWKS_URL {url.geturl()} is plain http: anyone on the way can replace the "
+            "keys and forge tokens; use https://"
+        )
+    return warnings
 
 
 def serve_configuration(
@@ -231,6 +345,7 @@ def serve_configuration(
         database_url=arguments.database_url,
         cors_origins=arguments.cors_origins,
         store_options=store_options,
+        auth=arguments.auth,
     )
     options = ServeOptions(
         host=arguments.host,
@@ -305,6 +420,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _migrate(arguments.database_url)
         settings, options = serve_configuration(arguments, environ)
         configure_logging(options.log_format)
+        for warning in exposure_warnings(settings, options):
+            log.warning("%s", warning)
         return _serve(settings, options)
     except StartupError as error:
         print(f"todo-http: error: {error}", file=sys.stderr)

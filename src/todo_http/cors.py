@@ -16,8 +16,13 @@ from todo_http.envelope import Handler, envelope_middleware
 
 __all__ = ["cors_middleware"]
 
-_ALLOWED_HEADERS: Final = "Content-Type, If-Match, If-None-Match, X-Request-ID, Authorization"
-_EXPOSED_HEADERS: Final = "ETag, Location, Link, X-Request-ID"
+_ALLOWED_HEADERS: Final = (
+    "Content-Type, If-Match, If-None-Match, X-Request-ID, Authorization, Idempotency-Key"
+)
+# WWW-Authenticate, so that a browser client can tell a missing token from a refused one.
+_EXPOSED_HEADERS: Final = (
+    "ETag, Location, Link, X-Request-ID, WWW-Authenticate, Idempotent-Replayed"
+)
 _MAX_AGE: Final = "600"
 
 

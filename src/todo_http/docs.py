@@ -16,7 +16,7 @@ from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
 from todo_http.errors import NotFound
-from todo_http.keys import API
+from todo_http.keys import API, AUTHENTICATED
 from todo_http.openapi import API_PREFIX, DOCS_ASSETS, openapi_bytes
 
 __all__ = ["add_docs_routes"]
@@ -60,9 +60,9 @@ async def openapi_json(request: web.Request) -> web.Response:
     prefix = canonical.removesuffix(_DOCUMENT)
     # /healthz and /readyz exist only beside create_app's API, which it mounts at /api.
     standalone = prefix == API_PREFIX and API in request.config_dict
-    return web.Response(
-        body=openapi_bytes(prefix, standalone=standalone), content_type="application/json"
-    )
+    authenticated = request.app.get(AUTHENTICATED, False)
+    document = openapi_bytes(prefix, standalone=standalone, authenticated=authenticated)
+    return web.Response(body=document, content_type="application/json")
 
 
 async def docs_page(request: web.Request) -> web.Response:

@@ -13,13 +13,15 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 import orjson
 from aiohttp import hdrs, web
 
 from todo_core import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     InvalidCursor,
     PreconditionFailed,
     StoreError,
@@ -30,11 +32,14 @@ from todo_core import (
 )
 from todo_core.timestamps import rfc3339
 from todo_http.errors import (
+    AuthUnavailable,
     FieldProblem,
+    Forbidden,
     InvalidInput,
     InvalidJson,
     NotFound,
     PayloadTooLarge,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from todo_http.keys import REQUEST_ID
@@ -48,8 +53,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The contract's status table: error.code for each status the API answers with.
 _CODES: Final[dict[int, str]] = {
     400: "INVALID_JSON",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
     412: "PRECONDITION_FAILED",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -58,20 +66,37 @@ _CODES: Final[dict[int, str]] = {
     503: "SERVICE_UNAVAILABLE",
 }
 
+
+class _Answer(NamedTuple):
+    status: int
+    message: str | None = None  # None: the error's own, which request errors write for clients
+    code: str | None = None  # None: the status's code from _CODES
+
+
 # Each error of the TodoError tree, with the status and client-facing message it gets.
-# ``None`` means: the error's own message, which request errors write for clients.
-_ANSWERS: Final[dict[type[TodoError], tuple[int, str | None]]] = {
-    NotFound: (404, None),
-    TaskNotFound: (404, "Task not found"),
-    PayloadTooLarge: (413, None),
-    UnsupportedMediaType: (415, None),
-    InvalidJson: (400, None),
-    InvalidInput: (422, None),
-    InvalidCursor: (422, "Request validation failed"),
-    PreconditionFailed: (412, "The task has changed since the ETag given in If-Match"),
-    StoreUnavailable: (503, "The database is unavailable; retry shortly"),
-    StoreError: (500, "Internal server error"),
-    TodoError: (500, "Internal server error"),
+_ANSWERS: Final[dict[type[TodoError], _Answer]] = {
+    Unauthorized: _Answer(401),
+    Forbidden: _Answer(403),
+    AuthUnavailable: _Answer(503, "Tokens cannot be verified right now; retry shortly"),
+    NotFound: _Answer(404),
+    TaskNotFound: _Answer(404, "Task not found"),
+    PayloadTooLarge: _Answer(413),
+    UnsupportedMediaType: _Answer(415),
+    InvalidJson: _Answer(400),
+    InvalidInput: _Answer(422),
+    InvalidCursor: _Answer(422, "Request validation failed"),
+    IdempotencyKeyReused: _Answer(
+        422,
+        "This Idempotency-Key was used with a different request body",
+        "IDEMPOTENCY_KEY_REUSED",
+    ),
+    IdempotencyKeyInUse: _Answer(
+        409, "A request with this Idempotency-Key is still being processed; retry shortly"
+    ),
+    PreconditionFailed: _Answer(412, "The task has changed since the ETag given in If-Match"),
+    StoreUnavailable: _Answer(503, "The database is unavailable; retry shortly"),
+    StoreError: _Answer(500, "Internal server error"),
+    TodoError: _Answer(500, "Internal server error"),
 }
 _RETRY_AFTER_SECONDS: Final = "2"
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
@@ -134,22 +159,29 @@ def error_response(
     message: str,
     details: list[FieldProblem] | None = None,
     headers: Mapping[str, str] | None = None,
+    *,
+    code: str | None = None,
 ) -> web.Response:
     """``{"success": false, "error": {"code", "message", "details"}}``."""
-    code = _CODES.get(status) or HTTPStatus(status).name
+    code = code or _CODES.get(status) or HTTPStatus(status).name
     error = {"code": code, "message": message, "details": details or []}
     return _json({"success": False, "error": error}, status, headers)
 
 
 def _answer(error: TodoError, request: web.Request, request_id: str) -> web.Response:
-    status, message = next(_ANSWERS[kind] for kind in type(error).__mro__ if kind in _ANSWERS)
+    status, message, code = next(_ANSWERS[kind] for kind in type(error).__mro__ if kind in _ANSWERS)
     details = error.details if isinstance(error, InvalidInput) else None
     if isinstance(error, InvalidCursor):
         details = [{"field": "cursor", "message": str(error)}]
     headers: dict[str, str] | None = None
-    if status == 503:
+    if status == 409:  # the create that holds the key takes milliseconds, not seconds
+        headers = {hdrs.RETRY_AFTER: "1"}
+    elif status == 503:
         headers = {hdrs.RETRY_AFTER: _RETRY_AFTER_SECONDS}
-        log.warning("database unavailable: %s [request %s]", error, request_id)
+        cause = "token keys" if isinstance(error, AuthUnavailable) else "database"
+        log.warning("%s unavailable: %s [request %s]", cause, error, request_id)
+    elif isinstance(error, Unauthorized):
+        headers = {hdrs.WWW_AUTHENTICATE: error.challenge}
     elif status == 500:
         log.error(
             "%s %s failed [request %s]",
@@ -159,7 +191,7 @@ def _answer(error: TodoError, request: web.Request, request_id: str) -> web.Resp
             exc_info=error,
         )
         return error_response(status, _internal_error_message(request_id))
-    return error_response(status, message or str(error), details, headers)
+    return error_response(status, message or str(error), details, headers, code=code)
 
 
 def _internal_error_message(request_id: str) -> str:

@@ -3,29 +3,39 @@
 They extend todo_core's tree, so one table in ``envelope.py`` maps every error::
 
     TodoError
-    └── RequestRejected        the request itself is at fault
-        ├── NotFound           no such route or a malformed task id
-        ├── PayloadTooLarge    body over 64 KiB
-        ├── UnsupportedMediaType
-        ├── InvalidJson        not JSON, or not UTF-8
-        └── InvalidInput       JSON, but against the rules; carries per-field details
+    ├── RequestRejected        the request itself is at fault
+    │   ├── Unauthorized       no bearer token, or one that proves nothing (401)
+    │   ├── Forbidden          a valid token, for another user's path (403)
+    │   ├── NotFound           no such route or a malformed task id
+    │   ├── PayloadTooLarge    body over 64 KiB
+    │   ├── UnsupportedMediaType
+    │   ├── InvalidJson        not JSON, or not UTF-8
+    │   └── InvalidInput       JSON, but against the rules; carries per-field details
+    └── AuthUnavailable        tokens cannot be checked now (the key set cannot be
+                               fetched): the client is not at fault (503)
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, TypedDict
+from typing import ClassVar, Final, TypedDict
 
 from todo_core import TodoError
 
 __all__ = [
+    "AuthUnavailable",
     "FieldProblem",
+    "Forbidden",
     "InvalidInput",
     "InvalidJson",
     "NotFound",
     "PayloadTooLarge",
     "RequestRejected",
+    "Unauthorized",
     "UnsupportedMediaType",
 ]
+
+# RFC 6750's challenge; the realm names the protection space in a browser's terms.
+_CHALLENGE: Final = 'Bearer realm="todo"'
 
 
 class FieldProblem(TypedDict):
@@ -39,6 +49,47 @@ class RequestRejected(TodoError):
     """The request is at fault; the message is safe to show to the client."""
 
     code: ClassVar[str] = "request_rejected"
+
+
+class Unauthorized(RequestRejected):
+    """The request does not prove who sends it: answered 401 with a Bearer challenge.
+
+    ``token_given`` is whether a bearer token was sent at all. RFC 6750 adds
+    ``error="invalid_token"`` to the challenge only then, and the client's message
+    differs, but neither says *why* a token failed: that is ``reason``, for the log
+    only, since telling an attacker which check failed helps them.
+    """
+
+    code = "unauthorized"
+
+    def __init__(self, reason: str, *, token_given: bool = True) -> None:
+        super().__init__("Invalid or expired token" if token_given else "Missing bearer token")
+        self.reason = reason
+        self.token_given = token_given
+
+    @property
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` value of the answer."""
+        return f'{_CHALLENGE}, error="invalid_token"' if self.token_given else _CHALLENGE
+
+
+class Forbidden(RequestRejected):
+    """A valid token whose user is not the path's: answered 403."""
+
+    code = "forbidden"
+
+    def __init__(self) -> None:
+        super().__init__("This token does not grant access to this user's tasks")
+
+
+class AuthUnavailable(TodoError):
+    """Tokens cannot be checked right now, e.g. the JWKS endpoint does not answer.
+
+    Not the client's fault, so a 503 with ``Retry-After`` rather than a 401 that would
+    make a client throw away a good token. The message is for the log, not the client.
+    """
+
+    code = "auth_unavailable"
 
 
 class NotFound(RequestRejected):

@@ -9,8 +9,9 @@ gunicorn 'todo_http.gunicorn:app' --worker-class aiohttp.GunicornWebWorker \\
 aiohttp's worker awaits ``app()`` in each worker process, after gunicorn's fork, so
 each worker opens its own store and pool. The settings come from the environment
 exactly as ``todo-http serve``'s do (``DATABASE_URL``, ``TODO_SECRET``,
-``TODO_CORS_ORIGINS``), except that the workers never create or upgrade the schema:
-run ``todo-http migrate`` once before starting them, so that they do not race to.
+``TODO_CORS_ORIGINS``, ``TODO_AUTH`` and its keys; see docs/security.md), except that
+the workers never create or upgrade the schema: run ``todo-http migrate`` once before
+starting them, so that they do not race to.
 gunicorn itself is not a dependency (``pip install 'todo[gunicorn]'``); this module
 does not import it.
 """

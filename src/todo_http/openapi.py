@@ -25,7 +25,11 @@ the server, in both directions (schemathesis checks that schema-valid input is a
     patch needs at least one member (``minProperties: 1``).
 
 Everything else (paths, parameters, responses, headers, links) is written by hand from
-``contract.md``. The document is built once per process and mount point, on first use.
+``contract.md``. The document is built once per process, mount point and variant, on
+first use. It describes the server that serves it: with authentication on, the task
+operations carry the ``bearerAuth`` security scheme and their 401 and 403 answers; with
+it off (the default) neither appears, so a client generated from the document does not
+ask its users for a token that nothing checks.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import orjson
 from pydantic.json_schema import models_json_schema
 
 from todo_core import TaskCreate, TaskPatch, TaskReplace
+from todo_core.idempotency import IDEMPOTENCY_KEY_MAX
 from todo_core.models import DESCRIPTION_MAX, TITLE_MAX, USER_ID_PATTERN
 
 __all__ = [
@@ -71,17 +76,46 @@ DOCS_ASSETS: Final = {
     "favicon-16x16.png": "image/png",
 }
 
+# Every error code the API answers with: its status and when. A status may have several
+# codes (422); each code is a shared response of the document, named after it.
 _ERRORS: Final = {
-    400: ("INVALID_JSON", "The body is not valid JSON, or not UTF-8."),
-    404: ("NOT_FOUND", "No such task for this user (a malformed task_id too), or no such route."),
-    405: ("METHOD_NOT_ALLOWED", "Known path, wrong method; `Allow` lists the right ones."),
-    412: ("PRECONDITION_FAILED", "`If-Match` does not match the task's current ETag."),
-    413: ("PAYLOAD_TOO_LARGE", "The body is over 65,536 bytes, chunked or not."),
-    415: ("UNSUPPORTED_MEDIA_TYPE", "The body is not sent as JSON in UTF-8."),
-    422: ("VALIDATION_ERROR", "The body, path or query breaks the rules; `details` says where."),
-    500: ("INTERNAL_ERROR", "A bug; logged with the request id, never detailed here."),
-    503: ("SERVICE_UNAVAILABLE", "The database cannot be reached; retry after `Retry-After`."),
+    "INVALID_JSON": (400, "The body is not valid JSON, or not UTF-8."),
+    "UNAUTHORIZED": (
+        401,
+        "No bearer token, or one that is malformed, expired, not yet valid, badly signed, "
+        "for another issuer or audience, or signed with an unknown key.",
+    ),
+    "FORBIDDEN": (403, "A valid token whose `sub` is not the path's `user_id`."),
+    "NOT_FOUND": (404, "No such task for this user (a malformed task_id too), or no such route."),
+    "METHOD_NOT_ALLOWED": (405, "Known path, wrong method; `Allow` lists the right ones."),
+    "CONFLICT": (
+        409,
+        "A create with this `Idempotency-Key` is still being processed; retry after `Retry-After`.",
+    ),
+    "PRECONDITION_FAILED": (412, "`If-Match` does not match the task's current ETag."),
+    "PAYLOAD_TOO_LARGE": (413, "The body is over 65,536 bytes, chunked or not."),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "The body is not sent as JSON in UTF-8."),
+    "VALIDATION_ERROR": (422, "The body, path or query breaks the rules; `details` says where."),
+    "IDEMPOTENCY_KEY_REUSED": (
+        422,
+        "This `Idempotency-Key` was first used with a different body; nothing was created.",
+    ),
+    "INTERNAL_ERROR": (500, "A bug; logged with the request id, never detailed here."),
+    "SERVICE_UNAVAILABLE": (
+        503,
+        "The database cannot be reached, or (with authentication) the keys that verify "
+        "tokens cannot be fetched; retry after `Retry-After`.",
+    ),
 }
+_ERROR_HEADERS: Final = {
+    401: ("WWW-Authenticate",),
+    405: ("Allow",),
+    409: ("Retry-After",),
+    503: ("Retry-After",),
+}
+# The errors of every task operation when authentication is on; 401 comes before 403.
+_AUTH_ERRORS: Final = ("UNAUTHORIZED", "FORBIDDEN")
+_BEARER_AUTH: Final = "bearerAuth"
 
 _DESCRIPTION: Final = """\
 Tasks that belong to users, with every response in one JSON envelope:
@@ -96,8 +130,16 @@ Tasks that belong to users, with every response in one JSON envelope:
 * A known path with a wrong method answers 405 with `Allow`; an unknown path 404; both
   in the error envelope. `HEAD` is served wherever `GET` is.
 * Checks run in this order and the first failing one answers: unknown route 404, wrong
-  method 405, bad `user_id` 422, malformed `task_id` 404, 413, 415, 400, body 422,
-  missing task 404, `If-Match` 412.
+  method 405, (with authentication) 401 then 403, bad `user_id` 422, malformed `task_id`
+  404, 413, 415, 400, body 422, missing task 404, `If-Match` 412.
+* Authentication is optional and off by default. Where this document lists the
+  `bearerAuth` scheme on the task operations, they need `Authorization: Bearer <JWT>`:
+  a missing or bad token is a 401 with `WWW-Authenticate: Bearer`, a valid token whose
+  `sub` is not the path's `user_id` a 403. This document and `/api/docs` never need one.
+* `POST /{user_id}/tasks` with an `Idempotency-Key` creates at most once: for 24 hours a
+  retry with the same key and body replays the first answer with
+  `Idempotent-Replayed: true`; the same key with another body is a 422
+  `IDEMPOTENCY_KEY_REUSED`, and a retry while the first is still running a 409.
 * With `--cors-origin`, allowed origins get CORS headers and `OPTIONS` preflights are
   answered 204; without it `OPTIONS` is a 405 like any other unlisted method.
 * Only this document, `/api/docs` and its assets answer outside the envelope.
@@ -236,7 +278,7 @@ def _schemas() -> dict[str, Any]:
                     "additionalProperties": False,
                     "required": ["code", "message", "details"],
                     "properties": {
-                        "code": {"enum": [code for code, _ in _ERRORS.values()]},
+                        "code": {"enum": list(_ERRORS)},
                         "message": {"type": "string"},
                         "details": {"type": "array", "items": _ref("schemas", "FieldProblem")},
                     },
@@ -268,6 +310,17 @@ def _header(description: str, schema: dict[str, Any], *, required: bool) -> dict
 
 def _headers() -> dict[str, Any]:
     return {
+        "WWW-Authenticate": _header(
+            'The Bearer challenge (RFC 6750), with `error="invalid_token"` when a token was sent.',
+            {"type": "string", "pattern": "^Bearer( |$)"},
+            required=True,
+        ),
+        "Idempotent-Replayed": _header(
+            "`true` when this answer replays the first create with the same "
+            "`Idempotency-Key`; absent otherwise.",
+            {"type": "string", "const": "true"},
+            required=False,
+        ),
         "X-Request-ID": _header(
             "The client's X-Request-ID when it is sane, else one the server made.",
             {"type": "string", "pattern": r"^[A-Za-z0-9._:@/+=\-]{1,128}$"},
@@ -313,22 +366,35 @@ def _response(
     return response
 
 
-def _error_response(status: int, *, body: bool = True) -> dict[str, Any]:
-    """The error envelope with ``status``'s code (``body=False``: the HEAD answer)."""
-    code, description = _ERRORS[status]
+def _error_response(*codes: str, body: bool = True) -> dict[str, Any]:
+    """The error envelope with one of ``codes``, which share a status (``body=False``: the
+    HEAD answer)."""
+    (status,) = {_ERRORS[code][0] for code in codes}
+    code_schema: dict[str, Any]
+    if len(codes) == 1:
+        description, code_schema = _ERRORS[codes[0]][1], {"const": codes[0]}
+    else:
+        description = " ".join(f"`{code}`: {_ERRORS[code][1]}" for code in codes)
+        code_schema = {"enum": list(codes)}
     schema = {
         "allOf": [
             _ref("schemas", "ErrorEnvelope"),
-            {"properties": {"error": {"properties": {"code": {"const": code}}}}},
+            {"properties": {"error": {"properties": {"code": code_schema}}}},
         ]
     }
-    headers = {405: ("Allow",), 503: ("Retry-After",)}.get(status, ())
-    return _response(description, schema if body else None, headers=headers)
+    return _response(description, schema if body else None, headers=_ERROR_HEADERS.get(status, ()))
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
-    """References to the shared error responses; 500 can answer anything."""
-    return {str(status): _ref("responses", _ERRORS[status][0]) for status in (*statuses, 500)}
+def _errors(*codes: str) -> dict[str, Any]:
+    """An operation's error responses by status: a reference to the shared response of a
+    code, or one allowing each of a status's codes; 500 can answer anything."""
+    by_status: dict[int, list[str]] = {}
+    for code in (*codes, "INTERNAL_ERROR"):
+        by_status.setdefault(_ERRORS[code][0], []).append(code)
+    return {
+        str(status): _ref("responses", group[0]) if len(group) == 1 else _error_response(*group)
+        for status, group in sorted(by_status.items())
+    }
 
 
 def _parameters() -> dict[str, Any]:
@@ -406,6 +472,16 @@ def _parameters() -> dict[str, Any]:
         "IfNoneMatch": header(
             "If-None-Match", "`*` or a list of ETags (weak comparison); a match is a 304."
         ),
+        "IdempotencyKey": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "description": (
+                "Makes the create happen at most once: for 24 hours, a retry with the same key "
+                "and body replays the first answer instead of creating another task. Keys are "
+                "per user."
+            ),
+            "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX},
+        },
         "XRequestId": header(
             "X-Request-ID",
             "Echoed when it is 1-128 characters of `A-Z a-z 0-9 . _ : @ / + = -`; any other "
@@ -433,6 +509,7 @@ def _operation(
     parameters: tuple[str, ...] = (),
     body: dict[str, Any] | None = None,
     tag: str = "tasks",
+    secured: bool = False,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": operation_id,
@@ -441,6 +518,8 @@ def _operation(
         "parameters": [_ref("parameters", name) for name in (*parameters, "XRequestId")],
         "responses": responses,
     }
+    if secured:
+        operation["security"] = [{_BEARER_AUTH: []}]
     if body is not None:
         operation["requestBody"] = body
     return operation
@@ -452,8 +531,9 @@ def _head(get: dict[str, Any], operation_id: str) -> dict[str, Any]:
     head["operationId"] = operation_id
     head["summary"] = f"{get['summary']} (headers only)"
     for status, response in head["responses"].items():
-        if "$ref" in response:  # a shared error response, which has a body
-            head["responses"][status] = _error_response(int(status), body=False)
+        if "$ref" in response:  # a shared error response, named after its code
+            code = response["$ref"].rsplit("/", 1)[1]
+            head["responses"][status] = _error_response(code, body=False)
         else:
             response.pop("content", None)
             response.pop("links", None)
@@ -470,41 +550,58 @@ def _body(schema: str, example: dict[str, Any], *media_types: str) -> dict[str, 
     }
 
 
-def _task_paths() -> dict[str, Any]:
-    """The task endpoints, relative to where the API is mounted."""
-    listing = _operation(
+def _task_paths(authenticated: bool) -> dict[str, Any]:
+    """The task endpoints, relative to where the API is mounted; with ``authenticated``,
+    each needs a bearer token."""
+    guard = _AUTH_ERRORS if authenticated else ()
+
+    def errors(*codes: str) -> dict[str, Any]:
+        return _errors(*guard, *codes)
+
+    operation = functools.partial(_operation, secured=authenticated)
+    listing = operation(
         "listTasks",
         "List the user's tasks, one keyset page at a time",
         {
             "200": _response(
                 "A page of tasks.", _ref("schemas", "TaskListEnvelope"), headers=("Link",)
             ),
-            **_errors(422, 503),
+            **errors("VALIDATION_ERROR", "SERVICE_UNAVAILABLE"),
         },
         parameters=("UserId", "Completed", "Q", "Sort", "Limit", "Cursor"),
     )
-    create = _operation(
+    create = operation(
         "createTask",
         "Create a task",
         {
             "201": {
                 **_response(
-                    "The new task.", _ref("schemas", "TaskEnvelope"), headers=("ETag", "Location")
+                    "The new task, or the first answer again for a retried `Idempotency-Key`.",
+                    _ref("schemas", "TaskEnvelope"),
+                    headers=("ETag", "Location", "Idempotent-Replayed"),
                 ),
                 "links": _task_links("getTask", "replaceTask", "patchTask", "deleteTask"),
             },
-            **_errors(400, 413, 415, 422, 503),
+            **errors(
+                "INVALID_JSON",
+                "CONFLICT",
+                "PAYLOAD_TOO_LARGE",
+                "UNSUPPORTED_MEDIA_TYPE",
+                "VALIDATION_ERROR",
+                "IDEMPOTENCY_KEY_REUSED",
+                "SERVICE_UNAVAILABLE",
+            ),
         },
-        parameters=("UserId",),
+        parameters=("UserId", "IdempotencyKey"),
         body=_body("TaskCreate", {"title": "Buy milk", "description": "2 l"}, "application/json"),
     )
-    get = _operation(
+    get = operation(
         "getTask",
         "Get one task",
         {
             "200": _response("The task.", _ref("schemas", "TaskEnvelope"), headers=("ETag",)),
             "304": _response("`If-None-Match` matched: no body.", headers=("ETag",)),
-            **_errors(404, 422, 503),
+            **errors("NOT_FOUND", "VALIDATION_ERROR", "SERVICE_UNAVAILABLE"),
         },
         parameters=("UserId", "TaskId", "IfNoneMatch"),
     )
@@ -513,16 +610,24 @@ def _task_paths() -> dict[str, Any]:
             **_response("The task as written.", _ref("schemas", "TaskEnvelope"), headers=("ETag",)),
             "links": _task_links("getTask", "patchTask", "deleteTask"),
         },
-        **_errors(400, 404, 412, 413, 415, 422, 503),
+        **errors(
+            "INVALID_JSON",
+            "NOT_FOUND",
+            "PRECONDITION_FAILED",
+            "PAYLOAD_TOO_LARGE",
+            "UNSUPPORTED_MEDIA_TYPE",
+            "VALIDATION_ERROR",
+            "SERVICE_UNAVAILABLE",
+        ),
     }
-    replace = _operation(
+    replace = operation(
         "replaceTask",
         "Replace a task (omitted description becomes null, omitted completed false)",
         written,
         parameters=("UserId", "TaskId", "IfMatch"),
         body=_body("TaskReplace", {"title": "Buy oat milk", "completed": True}, "application/json"),
     )
-    patch = _operation(
+    patch = operation(
         "patchTask",
         "Change some fields of a task (JSON merge patch)",
         copy.deepcopy(written),
@@ -534,12 +639,12 @@ def _task_paths() -> dict[str, Any]:
             "application/merge-patch+json",
         ),
     )
-    delete = _operation(
+    delete = operation(
         "deleteTask",
         "Delete a task",
         {
             "200": _response("The deleted task.", _ref("schemas", "TaskEnvelope")),
-            **_errors(404, 412, 422, 503),
+            **errors("NOT_FOUND", "PRECONDITION_FAILED", "VALIDATION_ERROR", "SERVICE_UNAVAILABLE"),
         },
         parameters=("UserId", "TaskId", "IfMatch"),
     )
@@ -596,7 +701,7 @@ def _docs_paths() -> dict[str, Any]:
                     for media_type in sorted(set(DOCS_ASSETS.values()))
                 },
             },
-            **_errors(404),
+            **_errors("NOT_FOUND"),
         },
         tag="documentation",
     )
@@ -627,7 +732,10 @@ def _operations_paths() -> dict[str, Any]:
     ready = _operation(
         "getReadiness",
         "Readiness: 200 when the database answers",
-        {"200": _response("Ready.", _ref("schemas", "StatusEnvelope")), **_errors(503)},
+        {
+            "200": _response("Ready.", _ref("schemas", "StatusEnvelope")),
+            **_errors("SERVICE_UNAVAILABLE"),
+        },
         tag="operations",
     )
     return {
@@ -637,10 +745,29 @@ def _operations_paths() -> dict[str, Any]:
 
 
 @functools.cache
-def _build(prefix: str, standalone: bool) -> dict[str, Any]:
-    paths = {prefix + path: item for path, item in {**_task_paths(), **_docs_paths()}.items()}
+def _build(prefix: str, standalone: bool, authenticated: bool) -> dict[str, Any]:
+    routes = {**_task_paths(authenticated), **_docs_paths()}
+    paths = {prefix + path: item for path, item in routes.items()}
     if standalone:
         paths.update(_operations_paths())
+    components: dict[str, Any] = {
+        "schemas": _schemas(),
+        "parameters": _parameters(),
+        "headers": _headers(),
+        "responses": {code: _error_response(code) for code in _ERRORS},
+    }
+    if authenticated:
+        components["securitySchemes"] = {
+            _BEARER_AUTH: {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "A JWT whose `sub` is the path's `user_id`, signed with a key this server "
+                    "is configured to trust; `exp` is required."
+                ),
+            }
+        }
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "Tasks API", "version": "1.0.0", "description": _DESCRIPTION},
@@ -651,12 +778,7 @@ def _build(prefix: str, standalone: bool) -> dict[str, Any]:
             {"name": "documentation", "description": "This document and its page."},
         ],
         "paths": paths,
-        "components": {
-            "schemas": _schemas(),
-            "parameters": _parameters(),
-            "headers": _headers(),
-            "responses": {code: _error_response(status) for status, (code, _) in _ERRORS.items()},
-        },
+        "components": components,
     }
 
 
@@ -669,15 +791,21 @@ def _check_prefix(prefix: str) -> str:
     return prefix
 
 
-def openapi_document(prefix: str = API_PREFIX, *, standalone: bool = True) -> dict[str, Any]:
+def openapi_document(
+    prefix: str = API_PREFIX, *, standalone: bool = True, authenticated: bool = False
+) -> dict[str, Any]:
     """The document for the API mounted at ``prefix`` (a copy: change it freely).
 
     ``standalone`` adds ``/healthz`` and ``/readyz``, which only ``create_app`` serves.
+    ``authenticated`` describes a server whose task operations need a bearer token: the
+    ``bearerAuth`` scheme on each, and their 401 and 403 answers.
     """
-    return copy.deepcopy(_build(_check_prefix(prefix), standalone))
+    return copy.deepcopy(_build(_check_prefix(prefix), standalone, authenticated))
 
 
 @functools.cache
-def openapi_bytes(prefix: str = API_PREFIX, *, standalone: bool = True) -> bytes:
-    """The document as served at ``{prefix}/openapi.json``, encoded once."""
-    return orjson.dumps(_build(_check_prefix(prefix), standalone))
+def openapi_bytes(
+    prefix: str = API_PREFIX, *, standalone: bool = True, authenticated: bool = False
+) -> bytes:
+    """The document as served at ``{prefix}/openapi.json``, encoded once per variant."""
+    return orjson.dumps(_build(_check_prefix(prefix), standalone, authenticated))

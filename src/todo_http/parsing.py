@@ -14,7 +14,7 @@ import orjson
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
-from todo_core import ListQuery
+from todo_core import ListQuery, validate_idempotency_key
 from todo_core.models import USER_ID_PATTERN
 from todo_http.errors import (
     FieldProblem,
@@ -29,6 +29,7 @@ __all__ = [
     "JSON_TYPES",
     "MAX_BODY_BYTES",
     "PATCH_TYPES",
+    "idempotency_key_of",
     "list_query_of",
     "read_model",
     "task_id_of",
@@ -48,6 +49,20 @@ _READ_ONLY: Final = frozenset({"id", "user_id", "created_at", "updated_at"})
 _LIST_PARAMETERS: Final = ("completed", "q", "sort", "limit", "cursor")
 _BOOLEANS: Final = {"true": True, "false": False}
 _LIMIT_DIGITS: Final = re.compile(r"[0-9]{1,4}")
+_IDEMPOTENCY_KEY: Final = "Idempotency-Key"
+
+
+def idempotency_key_of(request: web.Request) -> str | None:
+    """The ``Idempotency-Key`` header (1-255 characters), None without one, or 422."""
+    given = request.headers.getall(_IDEMPOTENCY_KEY, ())
+    if not given:
+        return None
+    if len(given) > 1:
+        raise InvalidInput.of(_IDEMPOTENCY_KEY, "must be given at most once")
+    try:
+        return validate_idempotency_key(given[0])
+    except ValidationError:
+        raise InvalidInput.of(_IDEMPOTENCY_KEY, "must be 1-255 characters") from None
 
 
 def user_id_of(request: web.Request) -> str:

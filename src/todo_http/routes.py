@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 from uuid import UUID
 
 from aiohttp import hdrs, web
@@ -16,6 +16,7 @@ from todo_http.keys import STORE
 from todo_http.parsing import (
     JSON_TYPES,
     PATCH_TYPES,
+    idempotency_key_of,
     list_query_of,
     read_model,
     task_id_of,
@@ -25,6 +26,7 @@ from todo_http.parsing import (
 __all__ = ["add_task_routes"]
 
 Input = TypeVar("Input", bound=BaseModel)
+REPLAYED: Final = "Idempotent-Replayed"  # the answer repeats an earlier create's
 Write = Callable[[TaskStore, str, UUID, Input, int | None], Awaitable[Task]]
 
 
@@ -51,12 +53,21 @@ async def list_tasks(request: web.Request) -> web.Response:
 async def create_task(request: web.Request) -> web.Response:
     user_id = user_id_of(request)
     data = await read_model(request, TaskCreate, JSON_TYPES)
-    task = await request.app[STORE].create(user_id, data)
+    key = idempotency_key_of(request)
+    store = request.app[STORE]
+    replayed = False
+    if key is None:
+        task = await store.create(user_id, data)
+    else:
+        created = await store.create_once(user_id, data, key=key)
+        task, replayed = created.task, created.replayed
     # The route's template filled in is what url_for() would give, at a fraction of its
     # cost: a valid user id and a UUID have no character that a path needs to quote.
     location = request.app.router["task"].canonical.format(user_id=user_id, task_id=task.id)
     response = _task_response(task, "Task created", status=201)
     response.headers[hdrs.LOCATION] = location
+    if replayed:
+        response.headers[REPLAYED] = "true"
     return response
 
 

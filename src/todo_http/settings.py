@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "AuthMode", "JwtSettings", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///todo.db"
+
+AuthMode = Literal["none", "jwt"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JwtSettings:
+    """Where the keys that sign bearer tokens come from, and what a token must claim.
+
+    Exactly one key source: ``secret`` (HMAC), or a JWKS from ``jwks_url`` or
+    ``jwks_file``. ``algorithms`` empty means the source's default: ``("HS256",)`` for
+    a secret, ``("EdDSA", "ES256", "RS256")`` for a JWKS. ``JwtAuthenticator`` checks
+    the combination and refuses a bad one with ``ValueError``.
+    """
+
+    # repr=False: settings get logged and printed; a secret must not go with them.
+    secret: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    jwks_file: str | None = None
+    algorithms: tuple[str, ...] = ()
+    issuer: str | None = None  # None: iss is not checked
+    audience: str | None = None  # None: aud is not checked
+    leeway: float = 0.0  # seconds of clock skew allowed on exp, nbf and iat
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -19,3 +41,7 @@ class Settings:
     cursor_secret: str | None = None  # None: the secret stored in the database
     cors_origins: tuple[str, ...] = ()
     store_options: dict[str, Any] = field(default_factory=dict)  # EngineOptions fields
+    # Seconds between purges of expired idempotency keys (jittered); 0: never purge.
+    purge_interval: float = 600.0
+    auth: AuthMode = "none"  # "jwt": every task request needs a bearer token (docs/security.md)
+    jwt: JwtSettings = JwtSettings()

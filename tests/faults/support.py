@@ -69,10 +69,14 @@ class FaultClient:
     async def __aexit__(self, *_exc: object) -> None:
         await self._session.close()
 
-    async def send(self, method: str, path: str, body: Any = None) -> Outcome:
+    async def send(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Outcome:
         """One request; the answer checked against the served document."""
         data = None if body is None else orjson.dumps(body)
-        headers = {} if body is None else {"Content-Type": "application/json"}
+        headers = dict(headers or {})
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         sent = time.monotonic()
         try:
             async with self._session.request(

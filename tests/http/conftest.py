@@ -10,18 +10,25 @@ from pytest_aiohttp import AiohttpClient
 from tests.http.support import ORIGIN, ApiClient, ClientFactory
 from todo_core import TaskStore
 from todo_http import Settings, create_app
+from todo_http.auth import Authenticator
 
 
 @pytest.fixture
 async def serve(aiohttp_client: AiohttpClient) -> AsyncIterator[ClientFactory]:
-    """Serves ``create_app(store, settings=...)`` and returns an ``ApiClient`` for it.
+    """Serves ``create_app(store, settings=..., authenticator=...)`` and returns an
+    ``ApiClient`` for it.
 
     At teardown, fails the test if any reply could not be checked against the document.
     """
     clients: list[ApiClient] = []
 
-    async def factory(store: TaskStore, settings: Settings | None = None) -> ApiClient:
-        client = ApiClient(await aiohttp_client(create_app(store, settings=settings)))
+    async def factory(
+        store: TaskStore,
+        settings: Settings | None = None,
+        authenticator: Authenticator | None = None,
+    ) -> ApiClient:
+        app = create_app(store, settings=settings, authenticator=authenticator)
+        client = ApiClient(await aiohttp_client(app))
         clients.append(client)
         return client
 

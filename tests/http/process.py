@@ -27,7 +27,20 @@ from tests.http.schema_check import check_response
 __all__ = ["Reply", "ServerProcess", "free_port", "server_environment", "worker_serving"]
 
 # Variables the command reads: a test sets them explicitly, never inherits them.
-_COMMAND_VARIABLES = ("DATABASE_URL", "TODO_SECRET", "TODO_CORS_ORIGINS")
+_COMMAND_VARIABLES = (
+    "DATABASE_URL",
+    "TODO_SECRET",
+    "TODO_CORS_ORIGINS",
+    "TODO_PURGE_INTERVAL",
+    "TODO_AUTH",
+    "TODO_JWT_SECRET",
+    "TODO_JWKS_URL",
+    "TODO_JWKS_FILE",
+    "TODO_JWT_ALGORITHMS",
+    "TODO_JWT_ISSUER",
+    "TODO_JWT_AUDIENCE",
+    "TODO_JWT_LEEWAY",
+)
 # Generous: a loaded CI machine takes a few seconds to import and start a process.
 STARTUP_SECONDS = 30.0
 

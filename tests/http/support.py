@@ -31,6 +31,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from todo_core import (
+    Created,
     ListQuery,
     MemoryTaskStore,
     Page,
@@ -244,7 +245,8 @@ class ApiClient:
 
 
 ClientFactory = Callable[..., Awaitable[ApiClient]]
-"""The ``serve`` fixture: ``await serve(store, settings=None)`` gives an ``ApiClient``."""
+"""The ``serve`` fixture: ``await serve(store, settings=None, authenticator=None)`` gives an
+``ApiClient``."""
 
 
 class FaultyStore:
@@ -262,6 +264,14 @@ class FaultyStore:
     async def create(self, user_id: str, data: TaskCreate) -> Task:
         self._check()
         return await self.inner.create(user_id, data)
+
+    async def create_once(self, user_id: str, data: TaskCreate, *, key: str) -> Created:
+        self._check()
+        return await self.inner.create_once(user_id, data, key=key)
+
+    async def purge_idempotency_keys(self, *, limit: int = 1000) -> int:
+        self._check()
+        return await self.inner.purge_idempotency_keys(limit=limit)
 
     async def get(self, user_id: str, task_id: UUID) -> Task:
         self._check()

@@ -389,6 +389,15 @@ def test_a_short_secret_is_a_startup_error() -> None:
         _configure(TODO_SECRET="short")
 
 
+def test_the_purge_interval_comes_from_the_environment() -> None:
+    assert _configure()[0].purge_interval == 600.0
+    assert _configure(TODO_PURGE_INTERVAL="0")[0].purge_interval == 0.0
+    assert _configure(TODO_PURGE_INTERVAL="2.5")[0].purge_interval == 2.5
+    for bad in ("soon", "-1", "inf"):
+        with pytest.raises(StartupError, match="TODO_PURGE_INTERVAL"):
+            _configure(TODO_PURGE_INTERVAL=bad)
+
+
 def test_a_bad_origin_in_the_environment_is_a_startup_error() -> None:
     with pytest.raises(StartupError, match="TODO_CORS_ORIGINS"):
         _configure(TODO_CORS_ORIGINS="app.example.com")

@@ -57,6 +57,7 @@ def test_the_page_has_the_examples_this_file_runs() -> None:
         "own_store",
         "standalone",
         "service",
+        "api_keys",
         "counting",
         "test_counting",
     }
@@ -119,6 +120,8 @@ async def test_service(
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.delenv("TODO_SECRET", raising=False)
     monkeypatch.delenv("TODO_CORS_ORIGINS", raising=False)
+    for variable in ("TODO_AUTH", "TODO_JWT_SECRET", "TODO_JWKS_URL", "TODO_JWKS_FILE"):
+        monkeypatch.delenv(variable, raising=False)
     async with open_store(url, create_schema=True):  # what `todo-http migrate` does
         pass
     app = await example("service").app_factory()
@@ -128,6 +131,22 @@ async def test_service(
     assert settings.store_options == {"statement_timeout": 2.0}
     client = await aiohttp_client(app)
     assert (await client.post("/api/alice/tasks", json={"title": "x"})).status == 201
+
+
+async def test_api_keys(
+    example: Importer, aiohttp_client: AiohttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALICE_API_KEY", "k-alice-0123456789")
+    client = await aiohttp_client(example("api_keys").build_app())
+    alice = {"Authorization": "Bearer k-alice-0123456789"}
+    assert (await client.post("/api/alice/tasks", json={"title": "x"}, headers=alice)).status == 201
+    missing = await client.get("/api/alice/tasks")
+    assert missing.status == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="todo"'
+    wrong = {"Authorization": "Bearer k-alice-0123456788"}
+    assert (await client.get("/api/alice/tasks", headers=wrong)).status == 401
+    assert (await client.get("/api/bob/tasks", headers=alice)).status == 403
+    assert (await client.get("/api/openapi.json")).status == 200
 
 
 async def test_counting(example: Importer, aiohttp_client: AiohttpClient) -> None:

@@ -27,10 +27,14 @@ from yarl import URL
 
 from tests.http.schema_check import check_response, component_validator
 from todo_core import MemoryTaskStore, TaskCreate, TaskPatch
-from todo_http import create_api, create_app
+from todo_http import JwtSettings, Settings, create_api, create_app
+from todo_http.envelope import _ANSWERS, _CODES
 from todo_http.openapi import WHITESPACE_CLASS, openapi_document
 
 DOCUMENT = openapi_document()
+# What a server with authentication on serves (docs/security.md).
+AUTHENTICATED = openapi_document(authenticated=True)
+JWT_SETTINGS: Final = Settings(auth="jwt", jwt=JwtSettings(secret="s" * 32))
 METHODS = {"get", "head", "post", "put", "patch", "delete", "options", "trace"}
 PYTHON_WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 
@@ -92,6 +96,12 @@ class TestDocument:
         assert operations(served) == routes(app)
         assert "/todo/v1/{user_id}/tasks" in served["paths"]
 
+    def test_lists_every_error_code_the_server_answers_with(self) -> None:
+        """Codes are a closed list in the error schema: one the server can send must be on it."""
+        listed = DOCUMENT["components"]["schemas"]["ErrorEnvelope"]["properties"]["error"]
+        sent = set(_CODES.values()) | {answer.code for answer in _ANSWERS.values() if answer.code}
+        assert sent <= set(listed["properties"]["code"]["enum"])
+
     def test_operations_have_unique_ids(self) -> None:
         ids = [
             operation["operationId"]
@@ -100,6 +110,98 @@ class TestDocument:
             if method in METHODS
         ]
         assert len(ids) == len(set(ids))
+
+
+def task_operations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{method} {path}", operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS and "/{user_id}/tasks" in path
+    ]
+
+
+class TestAuthentication:
+    """Described exactly when the server checks tokens: a client generated from the
+    document asks for a token if and only if one is needed."""
+
+    def test_the_authenticated_variant_is_valid_openapi_3_1(self) -> None:
+        OpenAPIV31SpecValidator(AUTHENTICATED).validate()
+        scheme = AUTHENTICATED["components"]["securitySchemes"]["bearerAuth"]
+        assert scheme == {**scheme, "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+    def test_every_task_operation_needs_a_bearer_token_and_answers_401_and_403(self) -> None:
+        operations = task_operations(AUTHENTICATED)
+        assert len(operations) == 8
+        for name, operation in operations:
+            assert operation["security"] == [{"bearerAuth": []}], name
+            assert {"401", "403"} <= set(operation["responses"]), name
+        unauthorized = AUTHENTICATED["components"]["responses"]["UNAUTHORIZED"]
+        assert unauthorized["headers"]["WWW-Authenticate"] == {
+            "$ref": "#/components/headers/WWW-Authenticate"
+        }
+        assert AUTHENTICATED["components"]["headers"]["WWW-Authenticate"]["required"] is True
+
+    def test_documentation_and_probes_stay_open(self) -> None:
+        for path, item in AUTHENTICATED["paths"].items():
+            if "/{user_id}/tasks" not in path:
+                for method in set(item) & METHODS:
+                    assert "security" not in item[method], (method, path)
+                    assert "401" not in item[method]["responses"], (method, path)
+        assert "security" not in AUTHENTICATED  # nothing global to override
+
+    def test_without_authentication_no_token_is_mentioned(self) -> None:
+        assert "securitySchemes" not in DOCUMENT["components"]
+        for name, operation in task_operations(DOCUMENT):
+            assert "security" not in operation, name
+            assert not {"401", "403"} & set(operation["responses"]), name
+
+    async def test_a_server_with_authentication_serves_that_variant(
+        self, aiohttp_client: AiohttpClient
+    ) -> None:
+        app = create_app(MemoryTaskStore(), settings=JWT_SETTINGS)
+        client = await aiohttp_client(app)
+        async with client.get("/api/openapi.json") as response:
+            assert response.status == 200
+            assert orjson.loads(await response.read()) == AUTHENTICATED
+        assert operations(AUTHENTICATED) == routes(app)
+
+    async def test_an_embedded_api_with_authentication_describes_it_at_its_prefix(
+        self, aiohttp_client: AiohttpClient
+    ) -> None:
+        app = web.Application()
+        app.add_subapp("/todo", create_api(MemoryTaskStore(), settings=JWT_SETTINGS))
+        client = await aiohttp_client(app)
+        async with client.get("/todo/openapi.json") as response:
+            served = orjson.loads(await response.read())
+        assert served == openapi_document("/todo", standalone=False, authenticated=True)
+
+
+class TestIdempotency:
+    """The exactly-once create of the contract, as the document describes it."""
+
+    CREATE: Final = DOCUMENT["paths"]["/api/{user_id}/tasks"]["post"]
+
+    def test_create_takes_an_optional_idempotency_key_of_1_to_255_characters(self) -> None:
+        assert {"$ref": "#/components/parameters/IdempotencyKey"} in self.CREATE["parameters"]
+        parameter = DOCUMENT["components"]["parameters"]["IdempotencyKey"]
+        assert (parameter["name"], parameter["in"]) == ("Idempotency-Key", "header")
+        assert not parameter.get("required", False)
+        assert parameter["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}
+
+    def test_only_create_takes_one(self) -> None:
+        reference = {"$ref": "#/components/parameters/IdempotencyKey"}
+        takers = [name for name, op in task_operations(DOCUMENT) if reference in op["parameters"]]
+        assert takers == ["post /api/{user_id}/tasks"]
+
+    def test_create_answers_replays_conflicts_and_reused_keys(self) -> None:
+        responses = self.CREATE["responses"]
+        assert "Idempotent-Replayed" in responses["201"]["headers"]
+        assert responses["409"] == {"$ref": "#/components/responses/CONFLICT"}
+        codes = responses["422"]["content"]["application/json"]["schema"]["allOf"][1]
+        assert codes["properties"]["error"]["properties"]["code"] == {
+            "enum": ["VALIDATION_ERROR", "IDEMPOTENCY_KEY_REUSED"]
+        }
 
 
 class TestInputSchemas:
@@ -175,6 +277,13 @@ PAGE: Final = {
     "meta": {"limit": 100, "next_cursor": None},
 }
 
+CHALLENGE: Final = 'Bearer realm="todo", error="invalid_token"'
+
+
+def error(code: str) -> dict[str, Any]:
+    return {"success": False, "error": {"code": code, "message": "m", "details": []}}
+
+
 NOT_ALLOWED: Final = {
     "success": False,
     "error": {"code": "METHOD_NOT_ALLOWED", "message": "Method Not Allowed", "details": []},
@@ -185,8 +294,19 @@ class TestCheckResponse:
     """The helper every HTTP test relies on catches what does not conform."""
 
     def check(self, method: str, path: str, status: int, body: Any, **headers: str) -> None:
+        self.check_in(DOCUMENT, method, path, status, body, headers)
+
+    def check_in(
+        self,
+        document: dict[str, Any],
+        method: str,
+        path: str,
+        status: int,
+        body: Any,
+        headers: dict[str, str],
+    ) -> None:
         raw = orjson.dumps(body) if body is not None else b""
-        check_response(DOCUMENT, method, path, status, {**HEADERS, **headers}, raw)
+        check_response(document, method, path, status, {**HEADERS, **headers}, raw)
 
     @pytest.mark.parametrize(
         ("method", "path", "status", "body", "headers"),
@@ -220,6 +340,64 @@ class TestCheckResponse:
     ) -> None:
         with pytest.raises(AssertionError):
             self.check(method, path, status, body, **headers)
+
+    @pytest.mark.parametrize(
+        ("method", "path", "status", "code", "headers"),
+        [
+            ("GET", "/api/alice/tasks", 401, "UNAUTHORIZED", {"WWW-Authenticate": CHALLENGE}),
+            ("HEAD", "/api/alice/tasks/x", 401, None, {"WWW-Authenticate": CHALLENGE}),
+            ("DELETE", "/api/alice/tasks/x", 403, "FORBIDDEN", {}),
+            ("POST", "/api/alice/tasks", 409, "CONFLICT", {"Retry-After": "1"}),
+            ("POST", "/api/alice/tasks", 422, "IDEMPOTENCY_KEY_REUSED", {}),
+        ],
+    )
+    def test_accepts_the_answers_of_authentication_and_idempotency(
+        self, method: str, path: str, status: int, code: str | None, headers: dict[str, str]
+    ) -> None:
+        body = error(code) if code else None
+        self.check_in(AUTHENTICATED, method, path, status, body, headers)
+
+    @pytest.mark.parametrize(
+        ("method", "path", "status", "code", "headers", "document"),
+        [
+            ("GET", "/api/alice/tasks", 401, "UNAUTHORIZED", {}, AUTHENTICATED),  # no challenge
+            ("GET", "/api/alice/tasks", 401, "UNAUTHORIZED", {"WWW-Authenticate": CHALLENGE}, None),
+            ("GET", "/api/alice/tasks", 403, "UNAUTHORIZED", {}, AUTHENTICATED),  # wrong code
+            ("POST", "/api/alice/tasks", 409, "CONFLICT", {}, None),  # no Retry-After
+            ("PUT", "/api/alice/tasks/x", 422, "IDEMPOTENCY_KEY_REUSED", {}, None),
+        ],
+    )
+    def test_rejects_misplaced_authentication_and_idempotency_answers(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        code: str,
+        headers: dict[str, str],
+        document: dict[str, Any] | None,
+    ) -> None:
+        with pytest.raises(AssertionError):
+            self.check_in(document or DOCUMENT, method, path, status, error(code), headers)
+
+    def test_checks_the_replay_header(self) -> None:
+        task = {
+            "id": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
+            "user_id": "alice",
+            "title": "t",
+            "description": None,
+            "completed": False,
+            "created_at": "2026-01-01T00:00:00.000001Z",
+            "updated_at": "2026-01-01T00:00:00.000001Z",
+        }
+        created = {"success": True, "data": task, "message": "Task created"}
+        written = {"ETag": '"v1"', "Location": f"/api/alice/tasks/{task['id']}"}
+        for replayed, conforms in ((None, True), ("true", True), ("false", False), ("", False)):
+            headers = written if replayed is None else {**written, "Idempotent-Replayed": replayed}
+            if conforms:
+                self.check_in(DOCUMENT, "POST", "/api/alice/tasks", 201, created, headers)
+            else:
+                with pytest.raises(AssertionError):
+                    self.check_in(DOCUMENT, "POST", "/api/alice/tasks", 201, created, headers)
 
 
 class _References(HTMLParser):

@@ -10,7 +10,7 @@ example budget: the examples, coverage and fuzzing phases per operation, then th
 stateful phase, which chains operations through the document's links (create ->
 get/replace/patch/delete, with the ETag as If-Match).
 
-Two places where the contract answers schema-valid input with a 4xx that
+Three places where the contract answers schema-valid input with a 4xx that
 ``positive_data_acceptance`` would report, each handled narrowly rather than by
 turning the check off:
 
@@ -23,6 +23,10 @@ turning the check off:
   made-up one is a 422 by contract, and no schema can describe the valid ones.
   Positive requests therefore go out without an invented cursor (``_positive_only``);
   negative ones keep theirs, and the contract tests cover tampered cursors.
+* ``Idempotency-Key``: a key first used with another body is a 422
+  ``IDEMPOTENCY_KEY_REUSED`` by contract, and generated requests reuse keys with new
+  bodies all the time. Positive requests therefore get a key of their own
+  (``_positive_only``); tests/http/test_idempotency.py covers reuse.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -167,9 +172,14 @@ def base_url(
 
 
 def _positive_only(case: Case[Any]) -> Case[Any]:
-    """Drop a made-up ``cursor`` from a positive request (see the module docstring)."""
-    if case.meta is not None and case.meta.generation.mode.is_positive and case.query:
+    """Drop a made-up ``cursor`` from a positive request, and give its ``Idempotency-Key``
+    a value no other request used (see the module docstring)."""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return case
+    if case.query:
         case.query.pop("cursor", None)
+    if case.headers and "Idempotency-Key" in case.headers:
+        case.headers["Idempotency-Key"] = uuid4().hex
     return case
 
 

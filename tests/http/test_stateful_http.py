@@ -17,7 +17,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
+    MultipleResults,
     RuleBasedStateMachine,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -69,6 +71,8 @@ class HttpMachine(RuleBasedStateMachine):
         self.tasks: dict[str, dict[str, dict[str, Any]]] = {user: {} for user in USERS}
         self.etags: dict[str, str] = {}
         self.stale: dict[str, str] = {}
+        # (user, Idempotency-Key) -> the create's fields as stored, and its first reply
+        self.keyed: dict[tuple[str, str], tuple[tuple[Any, ...], Reply]] = {}
         self.api = self.run(self.start(self.backend))
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -133,6 +137,43 @@ class HttpMachine(RuleBasedStateMachine):
         self.accept(reply, user, None)
         task_id: str = data["id"]
         return task_id
+
+    @rule(
+        target=refs,
+        user=st.sampled_from(USERS),
+        key=st.sampled_from(["k", "K", "retry 1"]),
+        title=titles,
+        description=descriptions,
+        completed=st.booleans(),
+    )
+    def create_with_key(
+        self, user: str, key: str, title: str, description: str | None, completed: bool
+    ) -> MultipleResults[str]:
+        """A keyed create, mixed with unkeyed ones: the first creates; a retry of the
+        same request (as stored) replays the first answer byte for byte, even after the
+        task changed or went; another request with the key is refused."""
+        fields = {"title": title, "description": description, "completed": completed}
+        reply = self.request(
+            "POST", tasks_path(user), json=fields, headers={"Idempotency-Key": key}
+        )
+        request = (title.strip(), description, completed)
+        kept = self.keyed.get((user, key))
+        if kept is None:
+            assert reply.status == 201, reply
+            assert "Idempotent-Replayed" not in reply.headers
+            self.keyed[user, key] = (request, reply)
+            self.accept(reply, user, None)
+            return multiple(reply.data["id"])
+        if kept[0] != request:
+            assert reply.status == 422, reply
+            assert reply.code == "IDEMPOTENCY_KEY_REUSED"
+            return multiple()
+        assert reply.status == 201, reply
+        assert reply.headers["Idempotent-Replayed"] == "true"
+        assert reply.body == kept[1].body
+        for header in ("Location", "ETag"):
+            assert reply.headers[header] == kept[1].headers[header]
+        return multiple()
 
     @rule(task_id=refs, user=st.sampled_from(USERS), upper=st.booleans())
     def get(self, task_id: str, user: str, upper: bool) -> None:
