@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from todo_core.errors import IdempotencyKeyReused, PreconditionFailed, TaskNotFound
 from todo_core.idempotency import (
@@ -24,6 +24,7 @@ from todo_core.models import (
     TaskCreate,
     TaskPatch,
     TaskReplace,
+    new_task,
     validate_user_id,
 )
 from todo_core.timestamps import utc_now
@@ -143,16 +144,7 @@ class MemoryTaskStore:
         return None
 
     def _create(self, user_id: str, data: TaskCreate, now: datetime) -> Task:
-        task = Task(
-            id=uuid4(),
-            user_id=user_id,
-            title=data.title,
-            description=data.description,
-            completed=data.completed,
-            created_at=now,
-            updated_at=now,
-            version=1,
-        )
+        task = new_task(user_id, data, now)
         self._tasks.setdefault(user_id, {})[task.id] = task
         return task
 

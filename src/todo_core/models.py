@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import (
     AfterValidator,
@@ -217,6 +217,24 @@ def trusted_task(values: dict[str, Any]) -> Task:
     object.__setattr__(task, "__pydantic_extra__", None)
     object.__setattr__(task, "__pydantic_private__", None)
     return task
+
+
+def new_task(user_id: str, data: TaskCreate, now: datetime) -> Task:
+    """The task that ``data`` creates for ``user_id`` at ``now``: a new id, version 1.
+
+    Built without validating again: ``data`` is a validated model, and ``user_id`` was
+    checked by the store that calls this.
+    """
+    return Task.model_construct(
+        id=uuid4(),
+        user_id=user_id,
+        title=data.title,
+        description=data.description,
+        completed=data.completed,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
 
 
 class Page(BaseModel):

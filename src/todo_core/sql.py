@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from todo_core._sql import SCHEMA_REVISION
 from todo_core.engine import EngineOptions
@@ -39,6 +39,7 @@ from todo_core.models import (
     TaskCreate,
     TaskPatch,
     TaskReplace,
+    new_task,
     validate_user_id,
 )
 from todo_core.statements import Statement, Statements
@@ -99,19 +100,6 @@ async def _first_row(
     return rows[0] if rows else None
 
 
-def _new_task(user_id: str, data: TaskCreate, now: datetime) -> Task:
-    return Task.model_construct(
-        id=uuid4(),
-        user_id=user_id,
-        title=data.title,
-        description=data.description,
-        completed=data.completed,
-        created_at=now,
-        updated_at=now,
-        version=1,
-    )
-
-
 def _stored_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Writable fields plus the folded copies that ``q`` searches."""
     values = dict(fields)
@@ -149,7 +137,7 @@ class SqlTaskStore:
 
     async def create(self, user_id: str, data: TaskCreate) -> Task:
         validate_user_id(user_id)
-        task = _new_task(user_id, data, self._clock())
+        task = new_task(user_id, data, self._clock())
         await self._database.fetch(self._statements.insert, _stored_fields(task.__dict__))
         return task
 
@@ -167,7 +155,7 @@ class SqlTaskStore:
 
     async def _create_once(self, user_id: str, data: TaskCreate, key: str) -> Created:
         now = self._clock()
-        task = _new_task(user_id, data, now)
+        task = new_task(user_id, data, now)
         request = fingerprint(data)
         values = _stored_fields(task.__dict__)
         values |= {"key": key, "fingerprint": request, "expires_at": now + IDEMPOTENCY_TTL}

@@ -225,8 +225,7 @@ class StoreMachine(RuleBasedStateMachine):
         # example too (see ``seed``): random-looking, yet the same on every replay.
         self.ids = random.Random(0)
         self.patches = ExitStack()
-        for module in ("todo_core.memory", "todo_core.sql"):
-            self.patches.enter_context(mock.patch(f"{module}.uuid4", self.new_id))
+        self.patches.enter_context(mock.patch("todo_core.models.uuid4", self.new_id))
         self.directory = Path(tempfile.mkdtemp(prefix="todo-stateful-"))
         self.loop = asyncio.new_event_loop()
         self.stack = AsyncExitStack()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,20 @@ def postgres_database(postgres_server: PostgresServer) -> Iterator[str]:
     postgres_server.ensure_running()
     yield postgres_server.create_database()
     postgres_server.ensure_running()
+
+
+# Parametrize a test's ``backend`` with these, and take ``database_url``.
+SERVER_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database of ``backend``: a file under ``tmp_path``, or a database on
+    the private cluster (``postgres_database``)."""
+    if backend == "postgres":
+        url: str = request.getfixturevalue("postgres_database")
+        return url
+    return f"sqlite:///{tmp_path / 'tasks.db'}"
 
 
 @pytest.fixture

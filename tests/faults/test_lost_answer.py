@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import Figure
+from tests.faults.conftest import SERVER_BACKENDS, Figure
 from tests.faults.support import FaultClient
 from tests.http.process import ServerProcess, server_environment
 
@@ -20,22 +20,16 @@ REPOSITORY = Path(__file__).parents[2]
 CRASHING = (sys.executable, "-m", "tests.faults.crash_after_commit")
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.mark.parametrize("backend", SERVER_BACKENDS)
 async def test_a_retry_after_the_answer_was_lost_creates_nothing_more(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path, figure: Figure
+    backend: str, database_url: str, tmp_path: Path, figure: Figure
 ) -> None:
-    if backend == "postgres":
-        url: str = request.getfixturevalue("postgres_database")
-    else:
-        url = f"sqlite:///{tmp_path / 'tasks.db'}"
     body = {"title": "Pay the rent", "description": "before the 1st"}
     key = {"Idempotency-Key": str(uuid.uuid4())}
     environment = server_environment(PYTHONPATH=str(REPOSITORY))
 
     with ServerProcess(
-        "--database-url", url, cwd=tmp_path, command=CRASHING, environment=environment
+        "--database-url", database_url, cwd=tmp_path, command=CRASHING, environment=environment
     ) as crashing:
         await asyncio.to_thread(crashing.wait_ready)
         async with FaultClient(f"http://127.0.0.1:{crashing.port}") as client:
@@ -44,7 +38,7 @@ async def test_a_retry_after_the_answer_was_lost_creates_nothing_more(
         assert lost.status is None, lost  # no answer: the process died first
         assert crashing.process.wait(10) == -signal.SIGKILL
 
-    with ServerProcess("--database-url", url, cwd=tmp_path) as server:
+    with ServerProcess("--database-url", database_url, cwd=tmp_path) as server:
         await asyncio.to_thread(server.wait_ready)
         async with FaultClient(f"http://127.0.0.1:{server.port}") as client:
             retry = await client.send("POST", "/api/dave/tasks", body, key)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import Figure
+from tests.faults.conftest import SERVER_BACKENDS, Figure
 from tests.faults.support import FaultClient, Outcome, statuses
 from tests.http.process import ServerProcess
 
@@ -36,18 +36,12 @@ async def create_all(client: FaultClient, server: ServerProcess) -> list[Outcome
     return await asyncio.gather(*(create(number) for number in range(CREATES)))
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.mark.parametrize("backend", SERVER_BACKENDS)
 async def test_kill_9_during_concurrent_creates_loses_no_acknowledged_task(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path, figure: Figure
+    backend: str, database_url: str, tmp_path: Path, figure: Figure
 ) -> None:
-    if backend == "postgres":
-        url: str = request.getfixturevalue("postgres_database")
-    else:
-        url = f"sqlite:///{tmp_path / 'tasks.db'}"
 
-    with ServerProcess("--database-url", url, cwd=tmp_path) as server:
+    with ServerProcess("--database-url", database_url, cwd=tmp_path) as server:
         await asyncio.to_thread(server.wait_ready)
         async with FaultClient(f"http://127.0.0.1:{server.port}", connections=CREATES) as client:
             await client.send("GET", "/healthz")  # fetches the document while it can
@@ -60,7 +54,7 @@ async def test_kill_9_during_concurrent_creates_loses_no_acknowledged_task(
     assert all(o.status in (201, None) for o in outcomes), statuses(outcomes)
     assert KILL_AFTER <= len(acknowledged) < CREATES, statuses(outcomes)
 
-    with ServerProcess("--database-url", url, cwd=tmp_path) as server:
+    with ServerProcess("--database-url", database_url, cwd=tmp_path) as server:
         await asyncio.to_thread(server.wait_ready)
         async with FaultClient(f"http://127.0.0.1:{server.port}") as client:
             listing = await client.send("GET", "/api/carol/tasks?limit=500")
