@@ -66,6 +66,15 @@ class SqliteDatabase:
         self, statements: Sequence[Statement], values: Mapping[str, Any]
     ) -> list[Sequence[Any]]:
         """Run ``statements`` in one transaction; the rows the last one returns."""
+        # Shielded: a caller cancelled between BEGIN and COMMIT (a client gone, a
+        # shutdown) would otherwise leave the writer inside the transaction, and every
+        # later autocommit write in it, acknowledged but never committed. The
+        # transaction ends, committed or rolled back, whoever stops waiting for it.
+        return await asyncio.shield(self._transaction(statements, values))
+
+    async def _transaction(
+        self, statements: Sequence[Statement], values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
         async with self._writing:
             with translate_errors():
                 # IMMEDIATE takes the file's write lock now, so that another process

@@ -8,6 +8,7 @@ refused keys, concurrency inside one process and across processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -261,6 +262,24 @@ class TestAcrossProcesses:
         await other
         assert [task.title for task in await walk(store, ALICE)] == ["first"]
         assert [task.title for task in await walk(store, BOB)] == ["meanwhile"]
+
+    async def test_a_cancelled_keyed_create_leaves_no_transaction_open(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """A caller cancelled at any point of a keyed create (a client gone, a shutdown)
+        must not leave a connection inside BEGIN, where later writes would be
+        acknowledged yet never committed."""
+        async with store_factory() as store, store_factory() as other:
+            for steps in range(12):
+                attempt = asyncio.ensure_future(store.create_once(ALICE, BUY_MILK, key=f"k{steps}"))
+                for _ in range(steps):
+                    await asyncio.sleep(0)
+                attempt.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await attempt
+                plain = await store.create(BOB, TaskCreate(title=f"after {steps}"))
+                # Another store sees only what was committed.
+                assert await other.get(BOB, plain.id) == plain, f"cancelled after {steps} steps"
 
 
 @pytest.mark.postgres
