@@ -12,6 +12,8 @@ except the few that ``transaction`` runs together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,6 +62,7 @@ class SqliteDatabase:
         if not statement.writes:
             return await _fetch(self._reader, statement, values)
         async with self._writing:
+            await self._end_stray_transaction()
             return await _fetch(self._writer, statement, values)
 
     async def transaction(
@@ -76,6 +79,7 @@ class SqliteDatabase:
         self, statements: Sequence[Statement], values: Mapping[str, Any]
     ) -> list[Sequence[Any]]:
         async with self._writing:
+            await self._end_stray_transaction()
             with translate_errors():
                 # IMMEDIATE takes the file's write lock now, so that another process
                 # cannot write between this transaction's reads and its writes.
@@ -87,11 +91,23 @@ class SqliteDatabase:
                 with translate_errors():
                     await self._writer.execute("COMMIT")
             except BaseException:
-                if self._writer.in_transaction:
-                    with translate_errors():
-                        await self._writer.execute("ROLLBACK")
+                # The error that got us here is the one to raise; a ROLLBACK that fails
+                # too leaves the transaction to the next write's _end_stray_transaction.
+                with contextlib.suppress(sqlite3.Error):
+                    await self._writer.execute("ROLLBACK")
                 raise
         return rows
+
+    async def _end_stray_transaction(self) -> None:
+        """Roll back a transaction that a failed ROLLBACK left open, before a write.
+
+        It holds only the failed transaction's own statements: nothing acknowledged,
+        since every write checks this first. A write let into it instead would be
+        acknowledged and never committed.
+        """
+        if self._writer.in_transaction:
+            with translate_errors():
+                await self._writer.execute("ROLLBACK")
 
     async def close(self) -> None:
         await self._writer.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -58,6 +59,7 @@ _PUBLIC_KEY_ALGORITHMS: Final = frozenset(
 # The resources of routes.add_task_routes; the documentation routes stay open.
 _GUARDED_RESOURCES: Final = frozenset({"tasks", "task"})
 _SOURCES: Final = ("TODO_JWT_SECRET", "TODO_JWKS_URL", "TODO_JWKS_FILE")
+_COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _MAKE_A_SECRET: Final = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
@@ -144,6 +146,11 @@ class JwtAuthenticator:
         import jwt
 
         token = bearer_token(request)
+        # A JWS in compact form is three base64url segments. Anything else is refused
+        # before PyJWT, which fails on some of it with errors of its own (bytes that are
+        # not UTF-8 in the header arrive as surrogates: UnicodeEncodeError).
+        if _COMPACT_JWS.fullmatch(token) is None:
+            raise Unauthorized("malformed token: not three base64url segments")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:

@@ -323,8 +323,8 @@ def exposure_warnings(settings: Settings, options: ServeOptions) -> list[str]:
     url = urlsplit(settings.jwt.jwks_url or "")
     if settings.auth == "jwt" and url.scheme == "http" and not _loopback(url.hostname or ""):
         warnings.append(
-            f"TODO_JWKS_URL {url.geturl()} is plain http: anyone on the way can replace the "
-            "keys and forge tokens; use https://"
+            f"TODO_JWKS_URL {redacted(url.geturl())} is plain http: anyone on the way can "
+            "replace the keys and forge tokens; use https://"
         )
     return warnings
 

@@ -3,7 +3,8 @@
 Expired keys never replay, purged or not (the store ignores them); purging only keeps
 the table from growing. Each worker process purges on its own timer, jittered so that
 several workers do not start together, in small batches that never wait for a create
-(``TaskStore.purge_idempotency_keys``): a purge cannot hold up a request.
+(``TaskStore.purge_idempotency_keys``): a purge holds up no request for longer than a
+batch's commit.
 """
 
 from __future__ import annotations

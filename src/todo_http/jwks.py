@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import aiohttp
 import orjson
 
+from todo_core.urls import redacted
 from todo_http.errors import AuthUnavailable, Unauthorized
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def _signing_key(entry: Any, algorithms: Collection[str]) -> tuple[str, PyJWK]:
         # The algorithm comes from the key's own alg, or else from its kty and crv: a
         # token's header never chooses it.
         key = jwt.PyJWK(entry)
-    except jwt.PyJWTError:
+    except Exception:  # odd members raise TypeError and more, not only PyJWTError
         kind = f"kty {entry.get('kty')!r}, alg {entry.get('alg')!r}, crv {entry.get('crv')!r}"
         raise ValueError(f"kid {kid!r}: unsupported key ({kind})") from None
     if key.algorithm_name not in algorithms:
@@ -155,22 +156,18 @@ class KeySet:
         ``AuthUnavailable`` if that cannot be known now."""
         now = self._clock()
         key = self._keys.get(kid)
-        stale = self._fetched_at is None or now - self._fetched_at >= MAX_AGE
-        if key is not None and not stale:
+        if key is not None:
+            stale = self._fetched_at is None or now - self._fetched_at >= MAX_AGE
+            if stale and self._may_fetch(now):
+                # Refreshed in the background: a known key is served meanwhile, so that a
+                # slow or absent provider holds up no request that it could not help.
+                self._start_fetch()
             return key
         if not self._may_fetch(now):
-            if key is not None:
-                return key  # stale, but the refresh failed moments ago: better than nothing
             if self._healthy:
                 raise Unauthorized(f"unknown kid {kid[:64]!r}; the key set was fetched recently")
             raise AuthUnavailable("the JWKS could not be fetched recently")
-        try:
-            await self._refresh()
-        except AuthUnavailable:
-            if key is None:
-                raise
-            log.warning("JWKS refresh failed: keeping the keys fetched before")
-            return key
+        await self._refresh()
         key = self._keys.get(kid)
         if key is None:
             raise Unauthorized(f"unknown kid {kid[:64]!r}, even in the refreshed key set")
@@ -185,23 +182,31 @@ class KeySet:
         return now - self._attempted_at >= wait
 
     async def _refresh(self) -> None:
+        # Shielded: a request that is cancelled must not cancel the fetch others await.
+        await asyncio.shield(self._start_fetch())
+
+    def _start_fetch(self) -> asyncio.Task[None]:
+        """The fetch under way, started if there is none."""
         if self._fetching is None:
             self._fetching = asyncio.create_task(self._fetch())
             # Every waiter may be gone by the time it fails; its error is logged anyway.
             self._fetching.add_done_callback(_retrieve)
-        # Shielded: a request that is cancelled must not cancel the fetch others await.
-        await asyncio.shield(self._fetching)
+        return self._fetching
 
     async def _fetch(self) -> None:
         try:
             document = await self._source()
             keys = parse_key_set(document, self._algorithms)
-        except (AuthUnavailable, ValueError) as error:
+        except AuthUnavailable as error:
             self._healthy = False
             log.warning("cannot refresh the JWKS: %s", error)
-            if isinstance(error, ValueError):
-                raise AuthUnavailable(f"the JWKS is unusable: {error}") from error
             raise
+        except Exception as error:
+            # ValueError from parse_key_set, or whatever else a strange document raises
+            # on its way through PyJWT: the provider's trouble, never a 500.
+            self._healthy = False
+            log.warning("cannot refresh the JWKS: %s", error)
+            raise AuthUnavailable(f"the JWKS is unusable: {error}") from error
         else:
             self._keys = keys
             self._healthy = True
@@ -222,6 +227,7 @@ class HttpSource:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._shown = redacted(url)  # for messages, which reach the log
         self._session: aiohttp.ClientSession | None = None
 
     @asynccontextmanager
@@ -244,16 +250,18 @@ class HttpSource:
                 self.url, headers={"Accept": "application/json"}
             ) as response:
                 if response.status != 200:
-                    raise AuthUnavailable(f"{self.url} answered {response.status}")
+                    raise AuthUnavailable(f"{self._shown} answered {response.status}")
                 document = bytearray()
                 async for chunk in response.content.iter_any():
                     document += chunk
                     if len(document) > _MAX_DOCUMENT_BYTES:
-                        raise AuthUnavailable(f"{self.url} sent over {_MAX_DOCUMENT_BYTES} bytes")
+                        raise AuthUnavailable(
+                            f"{self._shown} sent over {_MAX_DOCUMENT_BYTES} bytes"
+                        )
                 return bytes(document)
         except (aiohttp.ClientError, TimeoutError) as error:
             reason = f"{type(error).__name__} {error}".strip()
-            raise AuthUnavailable(f"cannot fetch {self.url}: {reason}") from error
+            raise AuthUnavailable(f"cannot fetch {self._shown}: {reason}") from error
 
 
 def file_source(path: Path) -> Source:

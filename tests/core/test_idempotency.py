@@ -31,8 +31,9 @@ from todo_core import (
     TaskStore,
 )
 from todo_core.idempotency import IDEMPOTENCY_TTL, fingerprint
-from todo_core.schema import idempotency_keys
+from todo_core.schema import idempotency_keys, settings
 from todo_core.sql import SqlTaskStore
+from todo_core.sqlite import SqliteDatabase
 
 MICROSECOND = timedelta(microseconds=1)
 BUY_MILK = TaskCreate(title="Buy milk", description="2 litres")
@@ -337,3 +338,21 @@ async def test_purge_skips_keys_being_taken_over_instead_of_waiting(tmp_path: Pa
         finally:
             await other.close()
         assert await store.purge_idempotency_keys() == 1
+
+
+async def test_a_transaction_left_open_is_rolled_back_before_the_next_write(
+    tmp_path: Path,
+) -> None:
+    """SQLite: should a ROLLBACK itself fail, the next write ends the transaction it left
+    open first, rather than joining it and being acknowledged yet never committed."""
+    async with open_backend("sqlite", tmp_path) as store, open_backend("sqlite", tmp_path) as other:
+        assert isinstance(store, SqlTaskStore)
+        assert isinstance(other, SqlTaskStore)
+        assert isinstance(store.database, SqliteDatabase)
+        writer = store.database.writer
+        await writer.execute("BEGIN IMMEDIATE")  # as a transaction whose ROLLBACK failed
+        await writer.execute("INSERT INTO todo_settings (name, value) VALUES ('stray', 'x')")
+        created = await store.create(BOB, TaskCreate(title="after"))
+        assert await other.get(BOB, created.id) == created, "committed, seen from elsewhere"
+        stray = sa.select(settings.c.value).where(settings.c.name == "stray")
+        assert await run_sql(other, stray) == [], "the stray transaction's work is gone"

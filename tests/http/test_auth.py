@@ -308,6 +308,32 @@ async def test_with_authentication_off_no_token_is_needed(serve: ClientFactory) 
     assert "securitySchemes" not in document["components"]
 
 
+@pytest.mark.parametrize(
+    "raw_token",
+    [b"eyJ\xff.eyJ.sig", b"\xe9\xe9.\xe9.\xe9", b"a.b.c!", b"a.b", b"a..c"],
+    ids=repr,
+)
+async def test_a_token_that_is_not_three_base64url_segments_is_a_401(
+    hs_client: ApiClient, raw_token: bytes
+) -> None:
+    """Sent as raw bytes (a client cannot send some of them): never a 500."""
+    server = hs_client.raw.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(
+            b"GET /api/alice/tasks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Authorization: Bearer " + raw_token + b"\r\n\r\n"
+        )
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 "), answer
+    assert b'error="invalid_token"' in head
+    assert orjson.loads(body)["error"]["code"] == "UNAUTHORIZED"
+
+
 async def test_refusals_are_logged_with_the_request_id_and_never_the_token(
     hs_client: ApiClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -581,6 +607,11 @@ async def test_a_rotated_key_is_fetched_at_most_once_a_minute(
     assert await status(old) == 200  # cached and fresh: no fetch for a known kid
     assert jwks_server.fetches == 3
     clock.advance(MAX_AGE)
+    # A known key is served at once while the stale set is fetched in the background;
+    # a request for an unknown kid joins that fetch, and after it the old key is gone.
+    assert await status(old) == 200
+    assert await status(signer("EdDSA", "never-published")) == 401
+    assert jwks_server.fetches == 4
     assert await status(old) == 401
     assert jwks_server.fetches == 4
 
@@ -635,6 +666,31 @@ async def test_a_slow_jwks_server_is_a_503(
     assert_unavailable(reply)
 
 
+async def test_a_set_of_only_odd_members_is_a_503(
+    jwks_api: JwksApi, jwks_server: JwksServer
+) -> None:
+    jwks_server.keys = [{**signer("ES256", "ES256-1").jwk, "alg": ["ES256"]}]
+    client, _ = await jwks_api()
+    assert_unavailable(await client.get(TASKS, headers=bearer(signer(*EDDSA).token(jwks_claims()))))
+
+
+async def test_a_slow_provider_holds_up_no_request_with_a_known_key(
+    jwks_api: JwksApi, jwks_server: JwksServer
+) -> None:
+    """Once the set is stale it is fetched again in the background: requests whose key
+    is known are answered at once meanwhile, however long the provider takes."""
+    client, clock = await jwks_api()
+    known = bearer(signer(*EDDSA).token(jwks_claims()))
+    assert (await client.get(TASKS, headers=known)).status == 200
+    jwks_server.delay = 2.0
+    clock.advance(MAX_AGE)
+    started = time.monotonic()
+    for _ in range(5):
+        assert (await client.get(TASKS, headers=known)).status == 200
+    assert time.monotonic() - started < 1.0
+    assert jwks_server.fetches == 2, "one background fetch, shared"
+
+
 async def test_after_a_failed_fetch_the_next_waits_then_succeeds(
     jwks_api: JwksApi, jwks_server: JwksServer
 ) -> None:
@@ -659,11 +715,14 @@ async def test_known_keys_stay_in_use_while_the_provider_is_down(
     assert (await client.get(TASKS, headers=known)).status == 200
     jwks_server.status = 500
     clock.advance(MAX_AGE)
-    assert (await client.get(TASKS, headers=known)).status == 200  # stale, refresh failed
-    assert jwks_server.fetches == 2
-    # Whether an unknown kid is real cannot be told now: not the client's fault.
+    # Stale: served at once while a refresh runs in the background, which fails.
+    assert (await client.get(TASKS, headers=known)).status == 200
+    # Whether an unknown kid is real cannot be told now: not the client's fault. The
+    # first joins the failing refresh, the next finds it failed moments ago.
+    assert_unavailable(await client.get(TASKS, headers=unknown))
     assert_unavailable(await client.get(TASKS, headers=unknown))
     assert jwks_server.fetches == 2
+    assert (await client.get(TASKS, headers=known)).status == 200
     jwks_server.status = 200
     clock.advance(RETRY_INTERVAL)
     assert_unauthorized(await client.get(TASKS, headers=unknown))
@@ -681,13 +740,16 @@ async def test_unusable_keys_in_a_set_are_skipped_not_fatal(
         {**signer("ES256", "ES256-1").jwk, "kid": "encryption", "use": "enc"},
         {**signer("ES256", "ES256-1").jwk, "kid": None},
         {"kty": "XYZ", "kid": "exotic"},
+        # Members PyJWT fails on with errors other than its own (TypeError here).
+        {**signer("ES256", "ES256-1").jwk, "kid": "odd alg", "alg": ["ES256"]},
+        {**signer("ES256", "ES256-1").jwk, "kid": "odd crv", "crv": {"P": 256}},
         "not an object",
         good.jwk,
     ]
     client, _ = await jwks_api()
     with caplog.at_level(logging.WARNING, logger="todo_http"):
         assert (await client.get(TASKS, headers=bearer(good.token(jwks_claims())))).status == 200
-    assert "6 of 7 keys skipped" in caplog.text
+    assert "8 of 9 keys skipped" in caplog.text
     for kid in ("hmac", "weak", "encryption"):
         token = jwt.encode(jwks_claims(), SECRET, "HS256", headers={"kid": kid})
         assert_unauthorized(await client.get(TASKS, headers=bearer(token)))
