@@ -12,6 +12,8 @@ the set when a token first needs it and keeps it:
 * Concurrent requests that need a refresh share one fetch.
 * A set older than ``MAX_AGE`` is fetched again on its next use, so that a key the
   provider withdrew (say, because it leaked) stops being accepted without a restart.
+  That fetch runs in the background: known keys are served meanwhile, so a slow or
+  absent provider holds up only tokens whose key it alone could name.
 * A fetch that fails (connection refused, timeout, not a 200, not a key set) is
   ``AuthUnavailable``, a 503: the provider's trouble must not look like a bad token,
   since a 401 makes clients throw a good token away. Keys already known stay in use
