@@ -1,4 +1,4 @@
-"""``kill -9`` of a serving ``todo-http serve`` process during 50 concurrent creates:
+"""``kill -9`` of a serving ``todo-http serve`` process during creates from 50 clients:
 after a restart, every create it acknowledged is stored exactly once (a Jepsen-style
 set check), on PostgreSQL and on SQLite in WAL mode."""
 
@@ -16,24 +16,37 @@ from tests.faults.conftest import SERVER_BACKENDS, Figure
 from tests.faults.support import FaultClient, Outcome, statuses
 from tests.http.process import ServerProcess
 
-CREATES = 50
+CLIENTS = 50
+CREATES_EACH = 5  # one after another: most are still unsent when the server dies
+CREATES = CLIENTS * CREATES_EACH
 KILL_AFTER = 10  # acknowledgements before the kill: the rest are in flight or unsent
 
 
 async def create_all(client: FaultClient, server: ServerProcess) -> list[Outcome]:
-    """Send the creates at once; SIGKILL the server when the KILL_AFTER-th is answered 201."""
+    """Each client sends its creates one after another until one gets no answer; SIGKILL
+    the server when the KILL_AFTER-th create is answered 201.
+
+    Sent all at once instead, the creates could all be answered before the kill lands
+    on a fast machine, and the test would prove nothing about creates in flight.
+    """
     acknowledged = 0
 
-    async def create(number: int) -> Outcome:
+    async def creates(number: int) -> list[Outcome]:
         nonlocal acknowledged
-        outcome = await client.send("POST", "/api/carol/tasks", {"title": f"task {number:02}"})
-        if outcome.status == 201:
+        outcomes = []
+        for sequence in range(CREATES_EACH):
+            title = f"task {number:02}-{sequence}"
+            outcome = await client.send("POST", "/api/carol/tasks", {"title": title})
+            outcomes.append(outcome)
+            if outcome.status != 201:
+                break
             acknowledged += 1
             if acknowledged == KILL_AFTER:
                 os.kill(server.process.pid, signal.SIGKILL)
-        return outcome
+        return outcomes
 
-    return await asyncio.gather(*(create(number) for number in range(CREATES)))
+    batches = await asyncio.gather(*(creates(number) for number in range(CLIENTS)))
+    return [outcome for batch in batches for outcome in batch]
 
 
 @pytest.mark.parametrize("backend", SERVER_BACKENDS)
@@ -43,7 +56,7 @@ async def test_kill_9_during_concurrent_creates_loses_no_acknowledged_task(
 
     with ServerProcess("--database-url", database_url, cwd=tmp_path) as server:
         await asyncio.to_thread(server.wait_ready)
-        async with FaultClient(f"http://127.0.0.1:{server.port}", connections=CREATES) as client:
+        async with FaultClient(f"http://127.0.0.1:{server.port}", connections=CLIENTS) as client:
             await client.send("GET", "/healthz")  # fetches the document while it can
             outcomes = await create_all(client, server)
         assert server.process.wait(10) == -signal.SIGKILL
@@ -52,7 +65,9 @@ async def test_kill_9_during_concurrent_creates_loses_no_acknowledged_task(
         o.json()["data"]["title"]: o.json()["data"]["id"] for o in outcomes if o.status == 201
     }
     assert all(o.status in (201, None) for o in outcomes), statuses(outcomes)
-    assert KILL_AFTER <= len(acknowledged) < CREATES, statuses(outcomes)
+    assert len(acknowledged) >= KILL_AFTER, statuses(outcomes)
+    unanswered = [o for o in outcomes if o.status is None]
+    assert unanswered, "the kill landed after every create was answered"
 
     with ServerProcess("--database-url", database_url, cwd=tmp_path) as server:
         await asyncio.to_thread(server.wait_ready)
@@ -73,7 +88,7 @@ async def test_kill_9_during_concurrent_creates_loses_no_acknowledged_task(
         assert mode == "wal"
     figure(
         "creates sent / acknowledged 201 / unanswered",
-        f"{CREATES} / {len(acknowledged)} / {CREATES - len(acknowledged)}",
+        f"{len(outcomes)} / {len(acknowledged)} / {len(unanswered)}",
     )
     figure("stored after restart", len(stored))
     figure("acknowledged and stored exactly once", len(acknowledged) - len(missing))
