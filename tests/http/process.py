@@ -24,7 +24,14 @@ import orjson
 
 from tests.http.schema_check import check_response
 
-__all__ = ["Reply", "ServerProcess", "free_port", "server_environment", "worker_serving"]
+__all__ = [
+    "Reply",
+    "ServerProcess",
+    "free_port",
+    "migrate",
+    "server_environment",
+    "worker_serving",
+]
 
 # Variables the command reads: a test sets them explicitly, never inherits them.
 _COMMAND_VARIABLES = (
@@ -58,6 +65,18 @@ def server_environment(**variables: str) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if k not in _COMMAND_VARIABLES}
     environment.update(variables)
     return environment
+
+
+def migrate(url: str) -> None:
+    """``todo-http migrate`` on ``url`` in a process of its own; fails the test on an error."""
+    migrated = subprocess.run(
+        [sys.executable, "-m", "todo_http", "migrate", "--database-url", url],
+        env=server_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert migrated.returncode == 0, migrated.stderr
 
 
 def worker_serving(worker: int) -> Callable[[str], bool]:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.http.process import STARTUP_SECONDS, free_port, server_environment
+from tests.http.process import STARTUP_SECONDS, free_port, migrate, server_environment
 from todo_http import gunicorn
 from todo_http.keys import SETTINGS
 from todo_http.server import StartupError
@@ -49,14 +49,7 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
 
 def test_gunicorn_serves_the_packaged_factory_and_stops_on_sigterm(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tasks.db'}"
-    migrated = subprocess.run(
-        [sys.executable, "-m", "todo_http", "migrate", "--database-url", url],
-        env=server_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert migrated.returncode == 0, migrated.stderr
+    migrate(url)
     port = free_port()
     log = tmp_path / "gunicorn.log"
     # HOME: gunicorn >= 25 puts its control socket under ~/.gunicorn.

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.http.process import ServerProcess, server_environment, worker_serving
+from tests.http.process import ServerProcess, migrate, worker_serving
 
 CLIENTS = 32
 LOAD_BEFORE_SIGNAL = 1.0  # seconds
@@ -67,17 +65,6 @@ class _Load:
                     await asyncio.sleep(0.01)  # the port is closing: do not spin on it
 
 
-def _migrate(url: str) -> None:
-    migrated = subprocess.run(
-        [sys.executable, "-m", "todo_http", "migrate", "--database-url", url],
-        env=server_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert migrated.returncode == 0, migrated.stderr
-
-
 def _stored(database: Path) -> set[uuid.UUID]:
     connection = sqlite3.connect(database)
     try:
@@ -89,7 +76,7 @@ def _stored(database: Path) -> set[uuid.UUID]:
 async def test_sigterm_under_load_drains_and_loses_no_acknowledged_write(tmp_path: Path) -> None:
     database = tmp_path / "tasks.db"
     url = f"sqlite:///{database}"
-    _migrate(url)  # before the workers start, which only check the schema
+    migrate(url)  # before the workers start, which only check the schema
     arguments = (
         *("--workers", "2", "--database-url", url, "--log-format", "json"),
         *("--shutdown-timeout", str(SHUTDOWN_TIMEOUT)),

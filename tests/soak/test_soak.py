@@ -36,7 +36,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.helpers import fresh_postgres_database
-from tests.http.process import free_port, server_environment
+from tests.http.process import free_port, migrate, server_environment
 
 pytestmark = pytest.mark.postgres
 
@@ -100,14 +100,6 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-def _migrate(url: str, cwd: Path) -> None:
-    command = [sys.executable, "-m", "todo_http", "migrate", "--database-url", url]
-    done = subprocess.run(
-        command, cwd=cwd, env=server_environment(), capture_output=True, timeout=60
-    )
-    assert done.returncode == 0, done
 
 
 def _serving(log: Path) -> dict[str, int]:
@@ -247,7 +239,7 @@ async def test_two_workers_soak_under_mixed_load(tmp_path: Path) -> None:
     async with fresh_postgres_database() as engine_url:
         # The plain form, as a deployment passes it and as asyncpg takes it.
         url = make_url(engine_url).set(drivername="postgresql").render_as_string(False)
-        _migrate(url, tmp_path)
+        migrate(url)
         log = tmp_path / "server.log"
         port = free_port()
         server = _start_server(url, port, log, tmp_path)
