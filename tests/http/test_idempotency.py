@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.backends import postgres_url
-from tests.helpers import EPOCH_2024, SteppingClock
+from tests.helpers import ALICE, EPOCH_2024, SteppingClock
 from tests.http.process import ServerProcess
 from tests.http.support import NO_BODY, ApiClient, ClientFactory, padded_json
 from todo_core import MemoryTaskStore, TaskCreate
@@ -28,17 +28,10 @@ from todo_core.idempotency import IDEMPOTENCY_TTL
 from todo_http import Settings
 from todo_http.housekeeping import purge_expired_keys
 
-TASKS = "/api/alice/tasks"
+TASKS = f"/api/{ALICE}/tasks"
 BODY = {"title": "Call the plumber", "description": "kitchen sink"}
 KEY = {"Idempotency-Key": "0b9c6a1e-5d2f-4f7e-9a51-1c3b7f0d2e44"}
 REPLAYED = "Idempotent-Replayed"
-
-
-async def listed(client: ApiClient, path: str = TASKS) -> list[dict[str, Any]]:
-    reply = await client.get(path)
-    assert reply.status == 200, reply
-    tasks: list[dict[str, Any]] = reply.data
-    return tasks
 
 
 class TestReplay:
@@ -52,7 +45,7 @@ class TestReplay:
         for header in ("Location", "ETag", "Content-Type"):
             assert retry.headers[header] == first.headers[header], header
         assert retry.request_id != first.request_id, "each request keeps its own id"
-        assert [task["id"] for task in await listed(client)] == [first.data["id"]]
+        assert await client.ids(ALICE) == [first.data["id"]]
 
     async def test_a_retry_spelled_differently_is_the_same_request(self, client: ApiClient) -> None:
         first = await client.post(TASKS, json=BODY, headers=KEY)
@@ -78,7 +71,7 @@ class TestReplay:
         assert other.code == "IDEMPOTENCY_KEY_REUSED"
         assert other.error["details"] == []
         assert REPLAYED not in other.headers
-        assert [task["id"] for task in await listed(client)] == [first.data["id"]]
+        assert await client.ids(ALICE) == [first.data["id"]]
 
     async def test_keys_are_per_user(self, client: ApiClient) -> None:
         alices = await client.post(TASKS, json=BODY, headers=KEY)
@@ -90,7 +83,7 @@ class TestReplay:
     async def test_creates_without_a_key_are_not_deduplicated(self, client: ApiClient) -> None:
         await client.post(TASKS, json=BODY)
         await client.post(TASKS, json=BODY)
-        assert len(await listed(client)) == 2
+        assert len(await client.ids(ALICE)) == 2
 
 
 class TestBadKeys:
@@ -100,7 +93,7 @@ class TestBadKeys:
         assert reply.status == 422
         assert reply.code == "VALIDATION_ERROR"
         assert reply.fields == ["Idempotency-Key"]
-        assert await listed(client) == []
+        assert await client.ids(ALICE) == []
 
     async def test_255_characters_are_a_key(self, client: ApiClient) -> None:
         key = {"Idempotency-Key": "k" * 255}
@@ -113,7 +106,7 @@ class TestBadKeys:
         )
         assert reply.status == 422
         assert (await reply.json())["error"]["details"][0]["field"] == "Idempotency-Key"
-        assert await listed(client) == []
+        assert await client.ids(ALICE) == []
 
     async def test_the_body_is_checked_first(self, client: ApiClient) -> None:
         """413, 415, 400 and the body's 422 come before the key's 422, as for any create."""
@@ -150,7 +143,7 @@ class TestConcurrentRetries:
         for conflict in conflicts:
             assert conflict.code == "CONFLICT"
             assert int(conflict.headers["Retry-After"]) >= 1
-        assert [task["id"] for task in await listed(client)] == [created[0].data["id"]]
+        assert await client.ids(ALICE) == [created[0].data["id"]]
 
 
 class TestExpiry:
@@ -179,7 +172,7 @@ class TestExpiry:
                 break
             await asyncio.sleep(0.01)
         assert not store._keys, "expired keys were purged without a request"
-        assert len(await listed(client)) == 2, "and the tasks stay"
+        assert len(await client.ids(ALICE)) == 2, "and the tasks stay"
 
     async def test_purging_goes_on_after_a_failure(self, serve: ClientFactory) -> None:
         """A purge that fails (the database is away) is logged; the next one runs."""
