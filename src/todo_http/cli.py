@@ -217,14 +217,15 @@ def _cursor_secret(environ: Mapping[str, str]) -> str | None:
     return secret
 
 
-def _purge_interval(environ: Mapping[str, str]) -> float:
-    given = environ.get("TODO_PURGE_INTERVAL") or None
+def _environment_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    """The number of seconds in the variable ``name``, or ``default`` where it is unset."""
+    given = environ.get(name) or None
     if given is None:
-        return Settings().purge_interval
+        return default
     try:
         return _seconds(given)
     except argparse.ArgumentTypeError as error:
-        raise StartupError(f"TODO_PURGE_INTERVAL: {error}") from None
+        raise StartupError(f"{name}: {error}") from None
 
 
 def _auth_mode(given: AuthMode | None, environ: Mapping[str, str]) -> AuthMode:
@@ -237,10 +238,6 @@ def _auth_mode(given: AuthMode | None, environ: Mapping[str, str]) -> AuthMode:
 
 def _jwt_settings(environ: Mapping[str, str]) -> JwtSettings:
     listed = environ.get("TODO_JWT_ALGORITHMS", "").split(",")
-    try:
-        leeway = _seconds(environ.get("TODO_JWT_LEEWAY") or "0")
-    except argparse.ArgumentTypeError as error:
-        raise StartupError(f"TODO_JWT_LEEWAY: {error}") from None
     return JwtSettings(
         # From the environment only, like TODO_SECRET.
         secret=environ.get("TODO_JWT_SECRET") or None,
@@ -249,7 +246,7 @@ def _jwt_settings(environ: Mapping[str, str]) -> JwtSettings:
         algorithms=tuple(name.strip() for name in listed if name.strip()),
         issuer=environ.get("TODO_JWT_ISSUER") or None,
         audience=environ.get("TODO_JWT_AUDIENCE") or None,
-        leeway=leeway,
+        leeway=_environment_seconds(environ, "TODO_JWT_LEEWAY", JwtSettings().leeway),
     )
 
 
@@ -296,7 +293,9 @@ def environment_settings(
         store_options=dict(store_options or {}),
         auth=_auth_mode(auth, environ),
         jwt=_jwt_settings(environ),
-        purge_interval=_purge_interval(environ),
+        purge_interval=_environment_seconds(
+            environ, "TODO_PURGE_INTERVAL", Settings().purge_interval
+        ),
     )
     _check_auth(settings, environ)
     return settings
