@@ -46,6 +46,11 @@ def _matches(task: Task, query: ListQuery) -> bool:
     )
 
 
+def _live(created: Task, now: datetime) -> bool:
+    """Whether the key that created ``created`` still replays it at ``now``."""
+    return created.created_at + IDEMPOTENCY_TTL > now
+
+
 class MemoryTaskStore:
     """A ``TaskStore`` backed by a dict: same rules, same errors, nothing persisted.
 
@@ -59,8 +64,9 @@ class MemoryTaskStore:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._tasks: dict[str, dict[UUID, Task]] = {}
-        # (user_id, key) -> the request's fingerprint, the task created, expiry
-        self._keys: dict[tuple[str, str], tuple[str, Task, datetime]] = {}
+        # (user_id, key) -> the request's fingerprint and the task it created; the key
+        # lives until IDEMPOTENCY_TTL after that task's created_at
+        self._keys: dict[tuple[str, str], tuple[str, Task]] = {}
         self._cursors = CursorCodec(cursor_secret or secrets.token_bytes(32))
         self._clock = clock or utc_now
 
@@ -74,17 +80,17 @@ class MemoryTaskStore:
         now = self._clock()
         request = fingerprint(data)
         kept = self._keys.get((user_id, key))
-        if kept is not None and kept[2] > now:
+        if kept is not None and _live(kept[1], now):
             if kept[0] != request:
                 raise IdempotencyKeyReused(key)
             return Created(kept[1], replayed=True)
         task = self._create(user_id, data, now)
-        self._keys[user_id, key] = (request, task, now + IDEMPOTENCY_TTL)
+        self._keys[user_id, key] = (request, task)
         return Created(task, replayed=False)
 
     async def purge_idempotency_keys(self, *, limit: int = 1000) -> int:
         now = self._clock()
-        dead = [claim for claim, (_, _, expires) in self._keys.items() if expires <= now][:limit]
+        dead = [claim for claim, (_, task) in self._keys.items() if not _live(task, now)][:limit]
         for claim in dead:
             del self._keys[claim]
         return len(dead)
