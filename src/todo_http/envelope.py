@@ -67,17 +67,24 @@ _CODES: Final[dict[int, str]] = {
 }
 
 
+# Retry-After of a 503: the database or the key provider is away, for seconds at least.
+_RETRY_AFTER_SECONDS: Final = "2"
+
+
 class _Answer(NamedTuple):
     status: int
     message: str | None = None  # None: the error's own, which request errors write for clients
     code: str | None = None  # None: the status's code from _CODES
+    retry_after: str | None = None  # seconds, for answers that a retry will change
 
 
 # Each error of the TodoError tree, with the status and client-facing message it gets.
 _ANSWERS: Final[dict[type[TodoError], _Answer]] = {
     Unauthorized: _Answer(401),
     Forbidden: _Answer(403),
-    AuthUnavailable: _Answer(503, "Tokens cannot be verified right now; retry shortly"),
+    AuthUnavailable: _Answer(
+        503, "Tokens cannot be verified right now; retry shortly", retry_after=_RETRY_AFTER_SECONDS
+    ),
     NotFound: _Answer(404),
     TaskNotFound: _Answer(404, "Task not found"),
     PayloadTooLarge: _Answer(413),
@@ -90,15 +97,19 @@ _ANSWERS: Final[dict[type[TodoError], _Answer]] = {
         "This Idempotency-Key was used with a different request body",
         "IDEMPOTENCY_KEY_REUSED",
     ),
+    # The create that holds the key takes milliseconds, not seconds.
     IdempotencyKeyInUse: _Answer(
-        409, "A request with this Idempotency-Key is still being processed; retry shortly"
+        409,
+        "A request with this Idempotency-Key is still being processed; retry shortly",
+        retry_after="1",
     ),
     PreconditionFailed: _Answer(412, "The task has changed since the ETag given in If-Match"),
-    StoreUnavailable: _Answer(503, "The database is unavailable; retry shortly"),
+    StoreUnavailable: _Answer(
+        503, "The database is unavailable; retry shortly", retry_after=_RETRY_AFTER_SECONDS
+    ),
     StoreError: _Answer(500, "Internal server error"),
     TodoError: _Answer(500, "Internal server error"),
 }
-_RETRY_AFTER_SECONDS: Final = "2"
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 # Laid out like a UUID: the mask clears the version nibble and the variant's two top
 # bits, which the other constant sets to version 4, variant RFC 4122.
@@ -169,15 +180,16 @@ def error_response(
 
 
 def _answer(error: TodoError, request: web.Request, request_id: str) -> web.Response:
-    status, message, code = next(_ANSWERS[kind] for kind in type(error).__mro__ if kind in _ANSWERS)
+    status, message, code, retry_after = next(
+        _ANSWERS[kind] for kind in type(error).__mro__ if kind in _ANSWERS
+    )
     details = error.details if isinstance(error, InvalidInput) else None
     if isinstance(error, InvalidCursor):
         details = [{"field": "cursor", "message": str(error)}]
-    headers: dict[str, str] | None = None
-    if status == 409:  # the create that holds the key takes milliseconds, not seconds
-        headers = {hdrs.RETRY_AFTER: "1"}
-    elif status == 503:
-        headers = {hdrs.RETRY_AFTER: _RETRY_AFTER_SECONDS}
+    headers: dict[str, str] | None = (
+        None if retry_after is None else {hdrs.RETRY_AFTER: retry_after}
+    )
+    if status == 503:
         cause = "token keys" if isinstance(error, AuthUnavailable) else "database"
         log.warning("%s unavailable: %s [request %s]", cause, error, request_id)
     elif isinstance(error, Unauthorized):
