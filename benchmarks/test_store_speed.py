@@ -8,7 +8,8 @@ suite, which collects only ``tests/``. Each operation is timed twice in one run:
 * ``raw``: the exact SQL text the store sends (taken from the store's compiled
   statements), with ready-made arguments, on one asyncpg connection opened with
   ``statement_cache_size=0`` (unnamed statements, the PgBouncer-safe mode the store
-  must use too), in autocommit.
+  must use too), in autocommit, each statement described once (``prepare()``) and then
+  run in one round trip, as the store runs it.
 
 So store/raw is what the store adds around the statement itself. The database is
 created through ``TODO_BENCH_POSTGRES_URL`` and dropped afterwards.
@@ -48,7 +49,9 @@ CREATE_USER: Final = "bench-create"
 pytestmark = pytest.mark.benchmark(warmup=True, warmup_iterations=20, max_time=1.5, min_rounds=20)
 
 
-def _operations(store: TaskStore, raw: asyncpg.Connection, task_id: UUID) -> dict[str, Operation]:
+async def _operations(
+    store: TaskStore, raw: asyncpg.Connection, task_id: UUID
+) -> dict[str, Operation]:
     assert isinstance(store, SqlTaskStore)
     statements = store.database.statements
     title, description = "bench create", "timed by test_store_speed"
@@ -72,19 +75,23 @@ def _operations(store: TaskStore, raw: asyncpg.Connection, task_id: UUID) -> dic
     listing = statements.list("-created_at", completed=False, search=False, after=False)
     list_arguments = listing.arguments({"user_id": LIST_USER, "limit": 101})
 
+    raw_insert, raw_get, raw_list, raw_patch = [
+        await raw.prepare(statement.sql) for statement in (insert, get, listing, patch)
+    ]
+
     async def raw_create() -> object:
         insert_arguments[id_position] = uuid4()
-        return await raw.execute(insert.sql, *insert_arguments)
+        return await raw_insert.fetch(*insert_arguments)
 
     return {
         "store-get": lambda: store.get(ONE_USER, task_id),
-        "raw-get": lambda: raw.fetchrow(get.sql, *get_arguments),
+        "raw-get": lambda: raw_get.fetchrow(*get_arguments),
         "store-create": lambda: store.create(CREATE_USER, new),
         "raw-create": raw_create,
         "store-list": lambda: store.list(LIST_USER),
-        "raw-list": lambda: raw.fetch(listing.sql, *list_arguments),
+        "raw-list": lambda: raw_list.fetch(*list_arguments),
         "store-patch": lambda: store.patch(ONE_USER, task_id, change),
-        "raw-patch": lambda: raw.fetchrow(patch.sql, *patch_arguments),
+        "raw-patch": lambda: raw_patch.fetchrow(*patch_arguments),
     }
 
 
@@ -114,7 +121,8 @@ def operations(loop: asyncio.AbstractEventLoop) -> Iterator[dict[str, Operation]
                 await store.create(LIST_USER, TaskCreate(title=f"list task {n}"))
             return (await store.create(ONE_USER, TaskCreate(title="the one task"))).id
 
-        yield _operations(store, raw, loop.run_until_complete(seed()))
+        task_id = loop.run_until_complete(seed())
+        yield loop.run_until_complete(_operations(store, raw, task_id))
     finally:
         loop.run_until_complete(resources.aclose())
         loop.run_until_complete(drop_database(maintenance, url))

@@ -51,8 +51,9 @@ class EngineOptions:
     statement_timeout: float = 5.0  # then cancelled on PostgreSQL; lock wait on SQLite
     command_timeout: float = 30.0  # migrations and other maintenance on PostgreSQL
     application_name: str = "todo"
-    # Named server-side statements: one round trip per statement instead of two, but
-    # only for direct connections or PgBouncer >= 1.21 with max_prepared_statements > 0.
+    # Named server-side statements: PostgreSQL keeps each plan instead of parsing and
+    # planning every execution, but they are only safe on direct connections or behind
+    # PgBouncer >= 1.21 with max_prepared_statements > 0.
     prepared_statements: bool = False
     echo: bool = False
 
@@ -130,8 +131,9 @@ def connect_arguments(url: DatabaseURL, options: EngineOptions) -> dict[str, Any
     """``asyncpg.connect`` arguments for the connections the store serves requests with."""
     arguments = {"dsn": url.dsn, **_driver_arguments(options, url.ssl)}
     if options.prepared_statements:
-        # asyncpg's cache of named statements, one set per connection; sized well above
-        # the few dozen statement shapes the store has, so none is ever evicted.
+        # With asyncpg's statement cache on, ``prepare()`` names the statement; the store
+        # keeps the prepared statements itself (postgres.py), the cache serves any other
+        # query on these connections.
         arguments["statement_cache_size"] = 256
     return arguments
 
@@ -200,6 +202,7 @@ def translate_errors() -> Iterator[None]:
         asyncpg.PostgresError,
         asyncpg.InterfaceError,
         asyncpg.InternalClientError,
+        BufferError,  # asyncpg: a row that does not decode as described
         sqlite3.Error,
     ) as error:
         if _is_transient(error):

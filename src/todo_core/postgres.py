@@ -1,9 +1,17 @@
 """PostgreSQL for the SQL store: compiled statements run on pooled asyncpg connections.
 
-One round trip pair per statement and nothing else: no pre-ping, no ``BEGIN``/``COMMIT``
+One round trip per statement and nothing else: no pre-ping, no ``BEGIN``/``COMMIT``
 (each statement is its own transaction), no reset query on release. A connection the
 server closed is found by the statement that uses it; reads are then retried once on
 another connection, writes are not (they may have been applied).
+
+Each connection keeps what it learned when it first described a statement (parameter
+and column types, their codecs). By default the statement stays *unnamed*: asyncpg
+sends ``Parse`` again with every ``Bind``/``Execute``/``Sync``, all in one message
+batch, so nothing is left on the server for a pooler to lose or mix up (PgBouncer in
+transaction mode, Neon's ``-pooler`` endpoint), yet the describing round trip asyncpg
+makes for an unnamed statement is paid once per connection, not once per query. With
+``prepared_statements`` the statement is named and the server also keeps its plan.
 """
 
 from __future__ import annotations
@@ -20,6 +28,17 @@ from todo_core.urls import DatabaseURL
 
 __all__ = ["PostgresDatabase"]
 
+
+class _Connection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no types
+    """An asyncpg connection with the statements it has described, by SQL text."""
+
+    __slots__ = ("statements",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.statements: dict[str, asyncpg.prepared_stmt.PreparedStatement] = {}
+
+
 # Raised when the connection, not the statement, failed: the server restarted or the
 # network dropped it. Nothing ran, or for a read it does not matter that something did.
 _CONNECTION_LOST: Final = (
@@ -29,6 +48,15 @@ _CONNECTION_LOST: Final = (
     asyncpg.InternalClientError,  # out of step after the server's shutdown notice
     ConnectionError,
 )
+
+# A schema change altered a described statement's result. The server refuses a named
+# statement before running it; an unnamed one it re-plans and runs, and then its rows do
+# not decode with the types this connection described.
+_REFUSED_AS_OUTDATED: Final = (
+    asyncpg.InvalidCachedStatementError,
+    asyncpg.OutdatedSchemaCacheError,
+)
+_RAN_BUT_UNDECODABLE: Final = (BufferError, asyncpg.ProtocolError)
 
 
 class PostgresDatabase:
@@ -46,8 +74,11 @@ class PostgresDatabase:
         """A pool for ``url``; it connects on first use."""
         arguments = connect_arguments(url, options)
 
-        async def connect() -> asyncpg.Connection:
-            return await asyncpg.connect(**arguments)
+        async def connect() -> _Connection:
+            connection: _Connection = await asyncpg.connect(
+                **arguments, connection_class=_Connection
+            )
+            return connection
 
         pool = ConnectionPool(
             connect,
@@ -68,11 +99,11 @@ class PostgresDatabase:
         arguments = statement.arguments(values)
         with translate_errors():
             try:
-                return await self._fetch(statement.sql, arguments)
+                return await self._fetch(statement, arguments)
             except _CONNECTION_LOST:
                 if statement.writes:
                     raise
-                return await self._fetch(statement.sql, arguments)
+                return await self._fetch(statement, arguments)
 
     async def transaction(
         self, statements: Sequence[Statement], values: Mapping[str, Any]
@@ -84,32 +115,62 @@ class PostgresDatabase:
         with translate_errors():
             if len(statements) == 1:  # a statement is its own transaction already
                 (statement,) = statements
-                return await self._fetch(statement.sql, statement.arguments(values))
+                return await self._fetch(statement, statement.arguments(values))
             return await self._fetch_all(statements, values)
 
-    async def _fetch(self, sql: str, arguments: list[Any]) -> list[Sequence[Any]]:
+    async def _fetch(self, statement: Statement, arguments: list[Any]) -> list[Sequence[Any]]:
         return await self._on_connection(
-            lambda connection: connection.fetch(sql, *arguments, timeout=self._statement_timeout)
+            lambda connection: self._run(
+                connection, statement.sql, arguments, writes=statement.writes
+            )
         )
 
     async def _fetch_all(
         self, statements: Sequence[Statement], values: Mapping[str, Any]
     ) -> list[Sequence[Any]]:
-        async def run(connection: asyncpg.Connection) -> list[Sequence[Any]]:
+        async def run(connection: _Connection) -> list[Sequence[Any]]:
             rows: list[Sequence[Any]] = []
             async with connection.transaction():
                 for statement in statements:
-                    rows = await connection.fetch(
+                    rows = await self._run(
+                        connection,
                         statement.sql,
-                        *statement.arguments(values),
-                        timeout=self._statement_timeout,
+                        statement.arguments(values),
+                        writes=statement.writes,
                     )
             return rows
 
         return await self._on_connection(run)
 
+    async def _run(
+        self, connection: _Connection, sql: str, arguments: list[Any], *, writes: bool
+    ) -> list[Sequence[Any]]:
+        try:
+            return await self._execute(connection, sql, arguments)
+        except (*_REFUSED_AS_OUTDATED, *_RAN_BUT_UNDECODABLE) as error:
+            # Describe it afresh for the next caller. Run it again now only if that is
+            # safe: not in a transaction the error has aborted, and not a write the
+            # server has already applied.
+            del connection.statements[sql]
+            ran = isinstance(error, _RAN_BUT_UNDECODABLE)
+            if connection.is_in_transaction() or (ran and writes):
+                raise
+            return await self._execute(connection, sql, arguments)
+
+    async def _execute(
+        self, connection: _Connection, sql: str, arguments: list[Any]
+    ) -> list[Sequence[Any]]:
+        statement = connection.statements.get(sql)
+        if statement is None:
+            statement = await connection.prepare(sql, timeout=self._statement_timeout)
+            connection.statements[sql] = statement
+        rows: list[Sequence[Any]] = await statement.fetch(
+            *arguments, timeout=self._statement_timeout
+        )
+        return rows
+
     async def _on_connection(
-        self, work: Callable[[asyncpg.Connection], Awaitable[list[Sequence[Any]]]]
+        self, work: Callable[[_Connection], Awaitable[list[Sequence[Any]]]]
     ) -> list[Sequence[Any]]:
         connection = await self._pool.acquire()
         try:

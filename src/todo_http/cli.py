@@ -182,8 +182,8 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--prepared-statements",
         action="store_true",
         default=None,
-        help="use named prepared statements on PostgreSQL: one round trip per query "
-        "instead of two; only for direct connections or a pooler that tracks them "
+        help="use named prepared statements on PostgreSQL, so the server keeps each "
+        "query's plan; only for direct connections or a pooler that tracks them "
         "(PgBouncer >= 1.21 with max_prepared_statements > 0)",
     )
     commands.add_parser(

@@ -18,6 +18,7 @@ from sqlalchemy import exc
 
 from tests.backends import open_backend, postgres_url
 from tests.helpers import SQL_BACKENDS, fresh_postgres_database
+from tests.tcp_proxy import TcpProxy
 from todo_core import (
     PreconditionFailed,
     StoreError,
@@ -149,54 +150,6 @@ class TestOutage:
                 await store.delete(user, task.id)
         finally:
             await proxy.stop()
-
-
-class TcpProxy:
-    """Forwards a loopback port to the database; stopping it cuts every connection."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-        self.pipes: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self.server is None:
-            return
-        self.server.close()
-        for writer in self.writers:
-            writer.close()
-        self.writers.clear()
-        await asyncio.gather(*self.pipes, return_exceptions=True)
-        await self.server.wait_closed()
-        self.server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        self.writers += [writer, upstream_writer]
-        pipes = [
-            asyncio.create_task(self._pipe(reader, upstream_writer)),
-            asyncio.create_task(self._pipe(upstream_reader, writer)),
-        ]
-        self.pipes.update(pipes)
-        for pipe in pipes:
-            pipe.add_done_callback(self.pipes.discard)
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.close()
 
 
 class TestUnmigratedDatabase:

@@ -1,0 +1,124 @@
+"""How the PostgreSQL store talks to the server: one round trip per statement.
+
+asyncpg describes an unnamed statement in a round trip of its own before running it.
+The store keeps each description per connection, so after a statement's first use on a
+connection it costs one round trip whether or not it is named (``prepared_statements``),
+and by default nothing stays on the server for a pooler to lose (tests/pgbouncer.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+
+from tests.helpers import fresh_postgres_database
+from tests.tcp_proxy import TcpProxy, frontend_messages
+from todo_core import StoreError, TaskCreate, TaskPatch, open_store
+from todo_core.engine import database_url
+from todo_core.sql import SqlTaskStore
+
+pytestmark = pytest.mark.postgres
+
+MODES = [pytest.param(False, id="unnamed"), pytest.param(True, id="prepared")]
+READS = 20
+
+
+@pytest.fixture(name="database")
+async def _database() -> AsyncIterator[str]:
+    async with fresh_postgres_database() as url:
+        async with open_store(url, create_schema=True):
+            pass
+        yield url
+
+
+@pytest.fixture(name="proxy")
+async def _proxy(database: str) -> AsyncIterator[TcpProxy]:
+    target = database_url(database)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+def _through(proxy: TcpProxy, database: str) -> str:
+    """``database`` through ``proxy``, in plain text so that the proxy can read it."""
+    url = database_url(database).set(host="127.0.0.1", port=proxy.port)
+    return url.update_query_dict({"sslmode": "disable"}).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("prepared", MODES)
+async def test_a_statement_is_described_once_per_connection(
+    proxy: TcpProxy, database: str, prepared: bool
+) -> None:
+    """After its first use, each read is a single round trip (one ``Sync``), and the
+    server is asked to describe the statement only the first time."""
+    async with open_store(
+        _through(proxy, database), pool_size=1, max_overflow=0, prepared_statements=prepared
+    ) as store:
+        task = await store.create("alice", TaskCreate(title="counted"))
+        (connection,) = proxy.sent
+        before = len(frontend_messages(connection))
+        for _ in range(READS):
+            assert await store.get("alice", task.id) == task
+        sent = frontend_messages(connection)[before:]
+    # A round trip ends in Sync, or in Flush where asyncpg waits for the description.
+    assert sent.count(b"S") + sent.count(b"H") == READS + 1
+    assert sent.count(b"D") == 1
+    assert sent.count(b"E") == READS
+    # Unnamed statements are parsed again in the same batch as every execution.
+    assert sent.count(b"P") == (1 if prepared else READS + 1)
+
+
+@pytest.mark.parametrize("prepared", MODES)
+async def test_named_statements_only_when_asked(database: str, prepared: bool) -> None:
+    """By default the server's session holds no prepared statement, so a pooler that
+    hands the next transaction another server connection loses nothing."""
+    async with open_store(
+        database, pool_size=1, max_overflow=0, prepared_statements=prepared
+    ) as store:
+        assert isinstance(store, SqlTaskStore)
+        task = await store.create("alice", TaskCreate(title="named?"))
+        await store.patch("alice", task.id, TaskPatch(completed=True))
+        await store.list("alice")
+        count = store.database.statements.compile(
+            sa.text("SELECT count(*) FROM pg_prepared_statements")
+        )
+        ((named,),) = await store.database.fetch(count, {})
+    assert (named >= 4) if prepared else (named == 0)
+
+
+@pytest.mark.parametrize("prepared", MODES)
+async def test_a_column_type_change_under_described_statements(
+    database: str, prepared: bool
+) -> None:
+    """A migration that changes a column's type under statements a connection has
+    described: reads answer right away, described again. A named write is refused by
+    the server before it runs and is run again; an unnamed write runs, its answer does
+    not decode, and it fails once (a StoreError, like a lost answer) with its change
+    made, while the next write is described afresh."""
+    async with open_store(
+        database, pool_size=1, max_overflow=0, prepared_statements=prepared
+    ) as store:
+        assert isinstance(store, SqlTaskStore)
+        task = await store.create("alice", TaskCreate(title="widened"))
+        task = await store.patch("alice", task.id, TaskPatch(completed=True))
+        assert await store.get("alice", task.id) == task
+        alter = store.database.statements.compile(
+            sa.text("ALTER TABLE tasks ALTER COLUMN version TYPE bigint")
+        )
+        await store.database.fetch(alter, {})
+        assert await store.get("alice", task.id) == task
+        if prepared:
+            task = await store.patch("alice", task.id, TaskPatch(completed=False))
+        else:
+            with pytest.raises(StoreError):
+                await store.patch("alice", task.id, TaskPatch(completed=False))
+            task = await store.get("alice", task.id)
+        assert (task.completed, task.version) == (False, 3)
+        task = await store.patch("alice", task.id, TaskPatch(title="again"))
+        assert await store.get("alice", task.id) == task
+        assert (task.title, task.version) == ("again", 4)
