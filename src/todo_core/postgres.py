@@ -57,6 +57,9 @@ _REFUSED_AS_OUTDATED: Final = (
     asyncpg.OutdatedSchemaCacheError,
 )
 _RAN_BUT_UNDECODABLE: Final = (BufferError, asyncpg.ProtocolError)
+# Far above the store's own statement shapes (sqlgen compiles them all ahead of time);
+# only ad-hoc statements through ``fetch`` could reach it, and must not grow it forever.
+STATEMENTS_PER_CONNECTION: Final = 512
 
 
 class PostgresDatabase:
@@ -163,6 +166,8 @@ class PostgresDatabase:
         statement = connection.statements.get(sql)
         if statement is None:
             statement = await connection.prepare(sql, timeout=self._statement_timeout)
+            if len(connection.statements) >= STATEMENTS_PER_CONNECTION:
+                del connection.statements[next(iter(connection.statements))]  # the oldest
             connection.statements[sql] = statement
         rows: list[Sequence[Any]] = await statement.fetch(
             *arguments, timeout=self._statement_timeout

@@ -17,6 +17,7 @@ from tests.helpers import fresh_postgres_database
 from tests.tcp_proxy import TcpProxy, frontend_messages
 from todo_core import StoreError, TaskCreate, TaskPatch, open_store
 from todo_core.engine import database_url
+from todo_core.postgres import STATEMENTS_PER_CONNECTION, PostgresDatabase
 from todo_core.sql import SqlTaskStore
 
 pytestmark = pytest.mark.postgres
@@ -122,3 +123,24 @@ async def test_a_column_type_change_under_described_statements(
         task = await store.patch("alice", task.id, TaskPatch(title="again"))
         assert await store.get("alice", task.id) == task
         assert (task.title, task.version) == ("again", 4)
+
+
+async def test_a_connection_keeps_a_bounded_number_of_statements(database: str) -> None:
+    """Statements beyond the store's own (ad-hoc ones through ``fetch``) cannot grow a
+    connection's kept descriptions without end; the oldest go first."""
+    async with open_store(database, pool_size=1, max_overflow=0) as store:
+        assert isinstance(store, SqlTaskStore)
+        statements = store.database.statements
+        for number in range(STATEMENTS_PER_CONNECTION + 10):
+            selected = statements.compile(sa.select(sa.literal_column(str(number))))
+            assert await store.database.fetch(selected, {}) == [(number,)]
+        assert isinstance(store.database, PostgresDatabase)
+        pool = store.database.pool
+        connection = await pool.acquire()
+        try:
+            kept = list(connection.statements)
+        finally:
+            pool.release(connection)
+    assert len(kept) == STATEMENTS_PER_CONNECTION
+    assert kept[-1].endswith(str(STATEMENTS_PER_CONNECTION + 9))
+    assert not any(sql.endswith(" 0") for sql in kept)
