@@ -46,11 +46,19 @@ class SteppingClock:
 
 
 async def walk(store: TaskStore, user_id: str, query: ListQuery | None = None) -> list[Task]:
-    """Every task of one listing, following ``next_cursor`` to the last page."""
+    """Every task of one listing, following ``next_cursor`` to the last page.
+
+    Each page is also asked for as field values (``list_fields``), which must be the
+    same page: the same fields of the same tasks, and the same cursor.
+    """
     query = query or ListQuery()
     items: list[Task] = []
     for _ in range(10_000):  # a cursor that never ends is a bug, not a long walk
         page = await store.list(user_id, query)
+        assert await store.list_fields(user_id, query) == (
+            [task.model_dump() for task in page.items],
+            page.next_cursor,
+        )
         assert len(page.items) <= query.limit
         items.extend(page.items)
         if page.next_cursor is None:

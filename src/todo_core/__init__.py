@@ -17,6 +17,7 @@ from todo_core.errors import (
 from todo_core.idempotency import Created, validate_idempotency_key
 from todo_core.memory import MemoryTaskStore
 from todo_core.models import (
+    FieldsPage,
     ListQuery,
     Page,
     SortOrder,
@@ -30,6 +31,7 @@ from todo_core.store import TaskStore, open_store
 
 __all__ = [
     "Created",
+    "FieldsPage",
     "IdempotencyKeyInUse",
     "IdempotencyKeyReused",
     "InvalidCursor",

@@ -18,6 +18,7 @@ from todo_core.idempotency import (
 )
 from todo_core.listing import SORTS, CursorCodec, fold, sort_key
 from todo_core.models import (
+    FieldsPage,
     ListQuery,
     Page,
     Task,
@@ -116,6 +117,10 @@ class MemoryTaskStore:
         more = len(tasks) > query.limit
         next_cursor = self._cursors.encode(user_id, query, items[-1]) if more else None
         return Page(items=items, next_cursor=next_cursor)
+
+    async def list_fields(self, user_id: str, query: ListQuery | None = None) -> FieldsPage:
+        page = await self.list(user_id, query)
+        return FieldsPage([dict(task.__dict__) for task in page.items], page.next_cursor)
 
     async def replace(
         self,

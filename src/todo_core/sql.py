@@ -33,6 +33,7 @@ from todo_core.idempotency import (
 )
 from todo_core.listing import CursorCodec, fold
 from todo_core.models import (
+    FieldsPage,
     ListQuery,
     Page,
     Task,
@@ -187,8 +188,20 @@ class SqlTaskStore:
         return self._statements.task(row)
 
     async def list(self, user_id: str, query: ListQuery | None = None) -> Page:
-        validate_user_id(user_id)
         query = query or _DEFAULT_QUERY
+        rows = await self._page_rows(user_id, query)
+        items = [self._statements.task(row) for row in rows[: query.limit]]
+        return Page(items=items, next_cursor=self._next_cursor(user_id, query, rows))
+
+    async def list_fields(self, user_id: str, query: ListQuery | None = None) -> FieldsPage:
+        query = query or _DEFAULT_QUERY
+        rows = await self._page_rows(user_id, query)
+        items = [self._statements.fields(row) for row in rows[: query.limit]]
+        return FieldsPage(items, self._next_cursor(user_id, query, rows))
+
+    async def _page_rows(self, user_id: str, query: ListQuery) -> Sequence[Sequence[Any]]:
+        """The rows of ``query``'s page, and one more when a next page exists."""
+        validate_user_id(user_id)
         position = self._cursors.decode(user_id, query)
         values: dict[str, Any] = {"user_id": user_id, "limit": query.limit + 1}
         if query.completed is not None:
@@ -203,11 +216,14 @@ class SqlTaskStore:
             search=query.q is not None,
             after=position is not None,
         )
-        rows = await self._database.fetch(statement, values)
-        items = [self._statements.task(row) for row in rows[: query.limit]]
-        more = len(rows) > query.limit
-        next_cursor = self._cursors.encode(user_id, query, items[-1]) if more else None
-        return Page(items=items, next_cursor=next_cursor)
+        return await self._database.fetch(statement, values)
+
+    def _next_cursor(
+        self, user_id: str, query: ListQuery, rows: Sequence[Sequence[Any]]
+    ) -> str | None:
+        if len(rows) <= query.limit:
+            return None
+        return self._cursors.encode(user_id, query, self._statements.task(rows[query.limit - 1]))
 
     async def replace(
         self,

@@ -122,6 +122,10 @@ class Statements:
         self.task: Callable[[Sequence[Any]], Task] = (
             _read_sqlite if dialect == "sqlite" else _read_postgresql
         )
+        # A row's values by field name, without the model (``TaskStore.list_fields``).
+        self.fields: Callable[[Sequence[Any]], dict[str, Any]] = (
+            _sqlite_fields if dialect == "sqlite" else _postgresql_fields
+        )
         self.get = self._shapes["get"]
         self.version = self._shapes["version"]
         self.insert = self._shapes["insert"]
@@ -166,38 +170,44 @@ def _uuid_from_int(number: int) -> UUID:
     return plain
 
 
-def _read_postgresql(row: Sequence[Any]) -> Task:
+def _postgresql_fields(row: Sequence[Any]) -> dict[str, Any]:
     # Unpacked and written out: half the cost of dict(zip(TASK_FIELDS, row)), paid by
     # every task of a listing. TASK_FIELDS is the order; the store tests pin the result.
     task_id, user_id, title, description, completed, created_at, updated_at, version = row
-    return trusted_task(
-        {
-            # asyncpg's own UUID subclass, which orjson and others refuse: a plain one.
-            "id": _uuid_from_int(task_id.int),
-            "user_id": user_id,
-            "title": title,
-            "description": description,
-            "completed": completed,
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "version": version,
-        }
-    )
+    return {
+        "id": task_id,  # asyncpg's own subclass of UUID
+        "user_id": user_id,
+        "title": title,
+        "description": description,
+        "completed": completed,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "version": version,
+    }
 
 
-def _read_sqlite(row: Sequence[Any]) -> Task:
+def _read_postgresql(row: Sequence[Any]) -> Task:
+    fields = _postgresql_fields(row)
+    # asyncpg's UUID subclass is refused by orjson and others: a Task holds a plain one.
+    fields["id"] = _uuid_from_int(fields["id"].int)
+    return trusted_task(fields)
+
+
+def _sqlite_fields(row: Sequence[Any]) -> dict[str, Any]:
     # What SQLAlchemy's types do for these columns on SQLite (hex UUIDs, 0/1 booleans,
     # integer microseconds), written out: the store tests pin the result.
     task_id, user_id, title, description, completed, created_at, updated_at, version = row
-    return trusted_task(
-        {
-            "id": _uuid_from_int(int(task_id, 16)),
-            "user_id": user_id,
-            "title": title,
-            "description": description,
-            "completed": bool(completed),
-            "created_at": from_micros(created_at),
-            "updated_at": from_micros(updated_at),
-            "version": version,
-        }
-    )
+    return {
+        "id": _uuid_from_int(int(task_id, 16)),
+        "user_id": user_id,
+        "title": title,
+        "description": description,
+        "completed": bool(completed),
+        "created_at": from_micros(created_at),
+        "updated_at": from_micros(updated_at),
+        "version": version,
+    }
+
+
+def _read_sqlite(row: Sequence[Any]) -> Task:
+    return trusted_task(_sqlite_fields(row))

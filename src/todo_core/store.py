@@ -9,7 +9,15 @@ from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from todo_core.idempotency import Created
-from todo_core.models import ListQuery, Page, Task, TaskCreate, TaskPatch, TaskReplace
+from todo_core.models import (
+    FieldsPage,
+    ListQuery,
+    Page,
+    Task,
+    TaskCreate,
+    TaskPatch,
+    TaskReplace,
+)
 
 __all__ = ["TaskStore", "open_store"]
 
@@ -56,6 +64,10 @@ class TaskStore(Protocol):
 
     async def list(self, user_id: str, query: ListQuery | None = None) -> Page:
         """Return one keyset page of the user's tasks. Raises ``InvalidCursor``."""
+        ...
+
+    async def list_fields(self, user_id: str, query: ListQuery | None = None) -> FieldsPage:
+        """``list``'s page, as each task's field values instead of ``Task`` models."""
         ...
 
     async def replace(

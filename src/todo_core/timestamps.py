@@ -22,7 +22,9 @@ def to_micros(moment: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     """The aware UTC datetime ``micros`` microseconds after the Unix epoch."""
-    return _EPOCH + timedelta(microseconds=micros)
+    # Positional (days, seconds, microseconds): a third faster than the keyword, and
+    # SQLite listings pay it twice per task.
+    return _EPOCH + timedelta(0, 0, micros)
 
 
 def rfc3339(moment: datetime) -> str:

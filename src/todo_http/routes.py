@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from todo_core import Task, TaskCreate, TaskPatch, TaskReplace, TaskStore
 from todo_http.conditional import etag, expected_version, not_modified
-from todo_http.envelope import success, task_data
+from todo_http.envelope import success, task_data, task_fields_data
 from todo_http.keys import STORE
 from todo_http.parsing import (
     JSON_TYPES,
@@ -37,13 +37,13 @@ def _task_response(task: Task, message: str, *, status: int = 200) -> web.Respon
 async def list_tasks(request: web.Request) -> web.Response:
     user_id = user_id_of(request)
     query = list_query_of(request)
-    page = await request.app[STORE].list(user_id, query)
+    page = await request.app[STORE].list_fields(user_id, query)
     headers: dict[str, str] = {}
     if page.next_cursor is not None:
         next_url = request.rel_url.update_query(cursor=page.next_cursor)
         headers[hdrs.LINK] = f'<{next_url}>; rel="next"'
     return success(
-        [task_data(task) for task in page.items],
+        [task_fields_data(fields) for fields in page.items],
         "Tasks retrieved",
         meta={"limit": query.limit, "next_cursor": page.next_cursor},
         headers=headers,

@@ -859,3 +859,19 @@ async def test_task_ids_are_plain_uuids(store: TaskStore) -> None:
     for task in (await store.get(ALICE, created.id), (await store.list(ALICE)).items[0]):
         assert type(task.id) is UUID
         assert orjson.loads(orjson.dumps(task.model_dump()))["id"] == str(created.id)
+
+
+async def test_list_fields_are_fresh_plain_values(store: TaskStore) -> None:
+    """``list_fields`` gives each task's fields by name: a UUID id (a driver's subclass
+    may do), aware timestamps, equal to the ``Task``; each dict is the caller's own, so
+    changing it changes nothing stored."""
+    created = await store.create(ALICE, TaskCreate(title="t", description="d"))
+    (fields,), cursor = await store.list_fields(ALICE)
+    assert cursor is None
+    assert isinstance(fields["id"], UUID)
+    assert fields["created_at"].utcoffset() == timedelta(0)
+    assert Task.model_validate(fields) == created
+    fields["title"] = "changed"
+    del fields["version"]
+    assert (await store.list_fields(ALICE)).items[0] == created.model_dump()
+    assert await store.get(ALICE, created.id) == created

@@ -32,6 +32,7 @@ from yarl import URL
 
 from todo_core import (
     Created,
+    FieldsPage,
     ListQuery,
     MemoryTaskStore,
     Page,
@@ -280,6 +281,10 @@ class FaultyStore:
     async def list(self, user_id: str, query: ListQuery | None = None) -> Page:
         self._check()
         return await self.inner.list(user_id, query)
+
+    async def list_fields(self, user_id: str, query: ListQuery | None = None) -> FieldsPage:
+        self._check()
+        return await self.inner.list_fields(user_id, query)
 
     async def replace(
         self,
