@@ -1014,10 +1014,11 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                            (('name_1', None),),
                            {'name_1': 'cursor_secret'}),
                 'update completed': ('UPDATE tasks SET completed=$1::BOOLEAN, '
-                                     'updated_at=todo_next_stamp(tasks.updated_at, $2::TIMESTAMP '
-                                     'WITH TIME ZONE), version=(tasks.version + $3::INTEGER) '
-                                     'WHERE tasks.user_id = $4::VARCHAR AND tasks.id = $5::UUID '
-                                     'RETURNING tasks.id, tasks.user_id, tasks.title, '
+                                     'updated_at=GREATEST($2::TIMESTAMP WITH TIME ZONE, '
+                                     "((tasks.updated_at AT TIME ZONE 'UTC') + INTERVAL '1 "
+                                     "microsecond') AT TIME ZONE 'UTC'), version=(tasks.version + "
+                                     '$3::INTEGER) WHERE tasks.user_id = $4::VARCHAR AND tasks.id '
+                                     '= $5::UUID RETURNING tasks.id, tasks.user_id, tasks.title, '
                                      'tasks.description, tasks.completed, tasks.created_at, '
                                      'tasks.updated_at, tasks.version',
                                      True,
@@ -1032,8 +1033,9 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                       'scope_user': None,
                                       'version_1': 1}),
                 'update completed if version': ('UPDATE tasks SET completed=$1::BOOLEAN, '
-                                                'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                '$2::TIMESTAMP WITH TIME ZONE), '
+                                                'updated_at=GREATEST($2::TIMESTAMP WITH TIME '
+                                                "ZONE, ((tasks.updated_at AT TIME ZONE 'UTC') + "
+                                                "INTERVAL '1 microsecond') AT TIME ZONE 'UTC'), "
                                                 'version=(tasks.version + $3::INTEGER) WHERE '
                                                 'tasks.user_id = $4::VARCHAR AND tasks.id = '
                                                 '$5::UUID AND tasks.version = $6::INTEGER '
@@ -1057,9 +1059,12 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                 'update completed,description,description_folded': ('UPDATE tasks SET '
                                                                     'description=$1::VARCHAR, '
                                                                     'completed=$2::BOOLEAN, '
-                                                                    'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                                    '$3::TIMESTAMP WITH TIME '
-                                                                    'ZONE), '
+                                                                    'updated_at=GREATEST($3::TIMESTAMP '
+                                                                    'WITH TIME ZONE, '
+                                                                    '((tasks.updated_at AT TIME '
+                                                                    "ZONE 'UTC') + INTERVAL '1 "
+                                                                    "microsecond') AT TIME ZONE "
+                                                                    "'UTC'), "
                                                                     'version=(tasks.version + '
                                                                     '$4::INTEGER), '
                                                                     'description_folded=$5::VARCHAR '
@@ -1090,9 +1095,14 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                 'update completed,description,description_folded if version': ('UPDATE tasks SET '
                                                                                'description=$1::VARCHAR, '
                                                                                'completed=$2::BOOLEAN, '
-                                                                               'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                                               '$3::TIMESTAMP '
-                                                                               'WITH TIME ZONE), '
+                                                                               'updated_at=GREATEST($3::TIMESTAMP '
+                                                                               'WITH TIME ZONE, '
+                                                                               '((tasks.updated_at '
+                                                                               'AT TIME ZONE '
+                                                                               "'UTC') + INTERVAL "
+                                                                               "'1 microsecond') "
+                                                                               'AT TIME ZONE '
+                                                                               "'UTC'), "
                                                                                'version=(tasks.version '
                                                                                '+ $4::INTEGER), '
                                                                                'description_folded=$5::VARCHAR '
@@ -1144,10 +1154,19 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                                                        '"C", '
                                                                                        'description=$2::VARCHAR, '
                                                                                        'completed=$3::BOOLEAN, '
-                                                                                       'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                                                       '$4::TIMESTAMP '
+                                                                                       'updated_at=GREATEST($4::TIMESTAMP '
                                                                                        'WITH TIME '
-                                                                                       'ZONE), '
+                                                                                       'ZONE, '
+                                                                                       '((tasks.updated_at '
+                                                                                       'AT TIME '
+                                                                                       'ZONE '
+                                                                                       "'UTC') + "
+                                                                                       'INTERVAL '
+                                                                                       "'1 "
+                                                                                       "microsecond') "
+                                                                                       'AT TIME '
+                                                                                       'ZONE '
+                                                                                       "'UTC'), "
                                                                                        'version=(tasks.version '
                                                                                        '+ '
                                                                                        '$5::INTEGER), '
@@ -1206,11 +1225,23 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                                                                   '"C", '
                                                                                                   'description=$2::VARCHAR, '
                                                                                                   'completed=$3::BOOLEAN, '
-                                                                                                  'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                                                                  '$4::TIMESTAMP '
+                                                                                                  'updated_at=GREATEST($4::TIMESTAMP '
                                                                                                   'WITH '
                                                                                                   'TIME '
-                                                                                                  'ZONE), '
+                                                                                                  'ZONE, '
+                                                                                                  '((tasks.updated_at '
+                                                                                                  'AT '
+                                                                                                  'TIME '
+                                                                                                  'ZONE '
+                                                                                                  "'UTC') "
+                                                                                                  '+ '
+                                                                                                  'INTERVAL '
+                                                                                                  "'1 "
+                                                                                                  "microsecond') "
+                                                                                                  'AT '
+                                                                                                  'TIME '
+                                                                                                  'ZONE '
+                                                                                                  "'UTC'), "
                                                                                                   'version=(tasks.version '
                                                                                                   '+ '
                                                                                                   '$5::INTEGER), '
@@ -1270,8 +1301,10 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                                                                    'version_1': 1}),
                 'update completed,title,title_folded': ('UPDATE tasks SET title=$1::VARCHAR '
                                                         'COLLATE "C", completed=$2::BOOLEAN, '
-                                                        'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                        '$3::TIMESTAMP WITH TIME ZONE), '
+                                                        'updated_at=GREATEST($3::TIMESTAMP WITH '
+                                                        'TIME ZONE, ((tasks.updated_at AT TIME '
+                                                        "ZONE 'UTC') + INTERVAL '1 microsecond') "
+                                                        "AT TIME ZONE 'UTC'), "
                                                         'version=(tasks.version + $4::INTEGER), '
                                                         'title_folded=$5::VARCHAR WHERE '
                                                         'tasks.user_id = $6::VARCHAR AND tasks.id '
@@ -1298,10 +1331,14 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                 'update completed,title,title_folded if version': ('UPDATE tasks SET '
                                                                    'title=$1::VARCHAR COLLATE '
                                                                    '"C", completed=$2::BOOLEAN, '
-                                                                   'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                                   '$3::TIMESTAMP WITH TIME '
-                                                                   'ZONE), version=(tasks.version '
-                                                                   '+ $4::INTEGER), '
+                                                                   'updated_at=GREATEST($3::TIMESTAMP '
+                                                                   'WITH TIME ZONE, '
+                                                                   '((tasks.updated_at AT TIME '
+                                                                   "ZONE 'UTC') + INTERVAL '1 "
+                                                                   "microsecond') AT TIME ZONE "
+                                                                   "'UTC'), "
+                                                                   'version=(tasks.version + '
+                                                                   '$4::INTEGER), '
                                                                    'title_folded=$5::VARCHAR '
                                                                    'WHERE tasks.user_id = '
                                                                    '$6::VARCHAR AND tasks.id = '
@@ -1333,8 +1370,10 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                                     'version_1': 1}),
                 'update description,description_folded': ('UPDATE tasks SET '
                                                           'description=$1::VARCHAR, '
-                                                          'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                          '$2::TIMESTAMP WITH TIME ZONE), '
+                                                          'updated_at=GREATEST($2::TIMESTAMP WITH '
+                                                          'TIME ZONE, ((tasks.updated_at AT TIME '
+                                                          "ZONE 'UTC') + INTERVAL '1 "
+                                                          "microsecond') AT TIME ZONE 'UTC'), "
                                                           'version=(tasks.version + $3::INTEGER), '
                                                           'description_folded=$4::VARCHAR WHERE '
                                                           'tasks.user_id = $5::VARCHAR AND '
@@ -1358,9 +1397,12 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                            'version_1': 1}),
                 'update description,description_folded if version': ('UPDATE tasks SET '
                                                                      'description=$1::VARCHAR, '
-                                                                     'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                                     '$2::TIMESTAMP WITH TIME '
-                                                                     'ZONE), '
+                                                                     'updated_at=GREATEST($2::TIMESTAMP '
+                                                                     'WITH TIME ZONE, '
+                                                                     '((tasks.updated_at AT TIME '
+                                                                     "ZONE 'UTC') + INTERVAL '1 "
+                                                                     "microsecond') AT TIME ZONE "
+                                                                     "'UTC'), "
                                                                      'version=(tasks.version + '
                                                                      '$3::INTEGER), '
                                                                      'description_folded=$4::VARCHAR '
@@ -1394,9 +1436,13 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                                              'title=$1::VARCHAR '
                                                                              'COLLATE "C", '
                                                                              'description=$2::VARCHAR, '
-                                                                             'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                                             '$3::TIMESTAMP WITH '
-                                                                             'TIME ZONE), '
+                                                                             'updated_at=GREATEST($3::TIMESTAMP '
+                                                                             'WITH TIME ZONE, '
+                                                                             '((tasks.updated_at '
+                                                                             "AT TIME ZONE 'UTC') "
+                                                                             "+ INTERVAL '1 "
+                                                                             "microsecond') AT "
+                                                                             "TIME ZONE 'UTC'), "
                                                                              'version=(tasks.version '
                                                                              '+ $4::INTEGER), '
                                                                              'title_folded=$5::VARCHAR, '
@@ -1440,11 +1486,20 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                                                         'COLLATE '
                                                                                         '"C", '
                                                                                         'description=$2::VARCHAR, '
-                                                                                        'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                                                        '$3::TIMESTAMP '
+                                                                                        'updated_at=GREATEST($3::TIMESTAMP '
                                                                                         'WITH '
                                                                                         'TIME '
-                                                                                        'ZONE), '
+                                                                                        'ZONE, '
+                                                                                        '((tasks.updated_at '
+                                                                                        'AT TIME '
+                                                                                        'ZONE '
+                                                                                        "'UTC') + "
+                                                                                        'INTERVAL '
+                                                                                        "'1 "
+                                                                                        "microsecond') "
+                                                                                        'AT TIME '
+                                                                                        'ZONE '
+                                                                                        "'UTC'), "
                                                                                         'version=(tasks.version '
                                                                                         '+ '
                                                                                         '$4::INTEGER), '
@@ -1500,8 +1555,9 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                                                          'title_folded': None,
                                                                                          'version_1': 1}),
                 'update title,title_folded': ('UPDATE tasks SET title=$1::VARCHAR COLLATE "C", '
-                                              'updated_at=todo_next_stamp(tasks.updated_at, '
-                                              '$2::TIMESTAMP WITH TIME ZONE), '
+                                              'updated_at=GREATEST($2::TIMESTAMP WITH TIME ZONE, '
+                                              "((tasks.updated_at AT TIME ZONE 'UTC') + INTERVAL "
+                                              "'1 microsecond') AT TIME ZONE 'UTC'), "
                                               'version=(tasks.version + $3::INTEGER), '
                                               'title_folded=$4::VARCHAR WHERE tasks.user_id = '
                                               '$5::VARCHAR AND tasks.id = $6::UUID RETURNING '
@@ -1523,8 +1579,10 @@ STATEMENTS: Final[dict[str, dict[str, Any]]] = {'postgresql': {'create once 0': 
                                                'version_1': 1}),
                 'update title,title_folded if version': ('UPDATE tasks SET title=$1::VARCHAR '
                                                          'COLLATE "C", '
-                                                         'updated_at=todo_next_stamp(tasks.updated_at, '
-                                                         '$2::TIMESTAMP WITH TIME ZONE), '
+                                                         'updated_at=GREATEST($2::TIMESTAMP WITH '
+                                                         'TIME ZONE, ((tasks.updated_at AT TIME '
+                                                         "ZONE 'UTC') + INTERVAL '1 microsecond') "
+                                                         "AT TIME ZONE 'UTC'), "
                                                          'version=(tasks.version + $3::INTEGER), '
                                                          'title_folded=$4::VARCHAR WHERE '
                                                          'tasks.user_id = $5::VARCHAR AND '

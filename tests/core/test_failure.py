@@ -216,10 +216,16 @@ class TestPostgresTimeouts:
             assert isinstance(store, SqlTaskStore)
             with pytest.raises(StoreUnavailable):
                 await store.database.fetch(slow_statement(store, 30), {})
+            # Only this database's sessions: the view spans the cluster, which other
+            # work may share.
             activity = store.database.statements.compile(
                 sa.select(sa.func.count())
-                .select_from(sa.table("pg_stat_activity", sa.column("query")))
-                .where(sa.column("query").like("%pg_sleep%"), sa.column("query").notlike("%count%"))
+                .select_from(sa.table("pg_stat_activity", sa.column("query"), sa.column("datname")))
+                .where(
+                    sa.column("query").like("%pg_sleep%"),
+                    sa.column("query").notlike("%count%"),
+                    sa.column("datname") == sa.func.current_database(),
+                )
             )
             for _ in range(50):
                 ((running,),) = await store.database.fetch(activity, {})

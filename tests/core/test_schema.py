@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -21,10 +22,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import ALICE, SQL_BACKENDS, fresh_postgres_database, walk
-from todo_core import ListQuery, TaskCreate, _sql, open_store, sqlgen
+from todo_core import ListQuery, StoreError, TaskCreate, _sql, open_store, sqlgen
 from todo_core.engine import create_engine
 from todo_core.migrate import current_revision, head_revision, upgrade_schema
-from todo_core.schema import metadata
+from todo_core.schema import UTCTimestamp, metadata, next_stamp
 from todo_core.sql import SqlTaskStore
 
 
@@ -263,25 +264,53 @@ asyncio.run(main(sys.argv[1]))
 
 @pytest.mark.postgres
 async def test_updates_call_only_immutable_functions_over_columns() -> None:
-    """Every UPDATE stamps ``updated_at`` with ``todo_next_stamp``, which the migrations
-    declare IMMUTABLE (Citus refuses STABLE functions over columns in an UPDATE, and
-    ``timestamptz + interval`` is STABLE), and which adds exactly one microsecond."""
+    """Every UPDATE stamps ``updated_at`` with an expression PostgreSQL itself holds
+    IMMUTABLE (Citus refuses STABLE functions over columns in an UPDATE, and
+    ``timestamptz + interval`` is STABLE): it may index it, which it refuses for the
+    STABLE spelling. The expression is one microsecond after the old stamp, or now,
+    exactly what the IMMUTABLE function ``todo_next_stamp`` (still created by
+    migration 0002 for servers of earlier releases) returns."""
     updates = [
         compiled[0]
         for key, compiled in _sql.STATEMENTS["postgresql"].items()
         if key.startswith("update")
     ]
     assert updates
-    assert all("todo_next_stamp(tasks.updated_at, " in sql for sql in updates)
-    assert not any("INTERVAL" in sql for sql in updates)
+    previous, now = sa.column("previous", UTCTimestamp()), sa.column("now", UTCTimestamp())
     async with fresh_postgres_database() as url, open_store(url, create_schema=True) as store:
         assert isinstance(store, SqlTaskStore)
-        check = store.database.statements.compile(
-            sa.text(
-                "SELECT provolatile::text, todo_next_stamp("
-                "'2026-01-01 00:00:00+00', '2025-06-01 00:00:00+00')::text"
-                " FROM pg_proc WHERE proname = 'todo_next_stamp'"
-            )
+        statements = store.database.statements
+        stamp = statements.compile(sa.select(next_stamp(previous, now))).sql
+        expression = stamp.removeprefix("SELECT ").partition(" AS ")[0]
+        in_updates = re.compile(
+            re.escape(expression)
+            .replace("previous", re.escape("tasks.updated_at"))
+            .replace("now", r"\$\d+::TIMESTAMP WITH TIME ZONE")
         )
-        rows = await store.database.fetch(check, {})
-    assert [tuple(row) for row in rows] == [("i", "2026-01-01 00:00:00.000001+00")]
+        assert all(in_updates.search(sql) for sql in updates), expression
+
+        async def run(sql: str) -> list[Any]:
+            return [
+                tuple(row)
+                for row in await store.database.fetch(statements.compile(sa.text(sql)), {})
+            ]
+
+        await run("CREATE TABLE stamps (previous timestamptz, now timestamptz)")
+        await run(f"CREATE INDEX stamped ON stamps (({expression}))")
+        with pytest.raises(StoreError):
+            await run("CREATE INDEX stable ON stamps ((previous + INTERVAL '1 microsecond'))")
+        await run(
+            "INSERT INTO stamps VALUES ('2026-01-01 00:00:00+00', '2025-06-01 00:00:00+00'),"
+            " ('2025-06-01 00:00:00+00', '2026-01-01 00:00:00+00'),"
+            " ('2024-03-10 06:59:59.999999+00', '2000-01-01 00:00:00+00'),"
+            " ('2024-12-31 23:59:59.999999+00', '2024-12-31 23:59:59.999999+00')"
+        )
+        rows = await run(
+            f"SELECT ({expression})::text, todo_next_stamp(previous, now)::text FROM stamps"
+        )
+    assert rows == [
+        ("2026-01-01 00:00:00.000001+00",) * 2,
+        ("2026-01-01 00:00:00+00",) * 2,
+        ("2024-03-10 07:00:00+00",) * 2,
+        ("2025-01-01 00:00:00+00",) * 2,
+    ]
