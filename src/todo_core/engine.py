@@ -202,7 +202,6 @@ def translate_errors() -> Iterator[None]:
         asyncpg.PostgresError,
         asyncpg.InterfaceError,
         asyncpg.InternalClientError,
-        BufferError,  # asyncpg: a row that does not decode as described
         sqlite3.Error,
     ) as error:
         if _is_transient(error):

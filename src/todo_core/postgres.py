@@ -12,16 +12,20 @@ batch, so nothing is left on the server for a pooler to lose or mix up (PgBounce
 transaction mode, Neon's ``-pooler`` endpoint), yet the describing round trip asyncpg
 makes for an unnamed statement is paid once per connection, not once per query. With
 ``prepared_statements`` the statement is named and the server also keeps its plan.
+What a connection described is trusted until it closes, which is why migrations never
+change a column's type in place (``todo_core.migrations``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 import asyncpg
 
 from todo_core.engine import EngineOptions, connect_arguments, translate_errors
+from todo_core.errors import StoreError
 from todo_core.pool import ConnectionPool
 from todo_core.statements import Statement, Statements
 from todo_core.urls import DatabaseURL
@@ -49,14 +53,9 @@ _CONNECTION_LOST: Final = (
     ConnectionError,
 )
 
-# A schema change altered a described statement's result. The server refuses a named
-# statement before running it; an unnamed one it re-plans and runs, and then its rows do
-# not decode with the types this connection described.
-_REFUSED_AS_OUTDATED: Final = (
-    asyncpg.InvalidCachedStatementError,
-    asyncpg.OutdatedSchemaCacheError,
-)
-_RAN_BUT_UNDECODABLE: Final = (BufferError, asyncpg.ProtocolError)
+# The server's own answer to the statement, or its refusal to wait: the connection is
+# sound and what the server said stands.
+_ANSWERED: Final = (asyncpg.PostgresError, TimeoutError)
 # Far above the store's own statement shapes (sqlgen compiles them all ahead of time);
 # only ad-hoc statements through ``fetch`` could reach it, and must not grow it forever.
 STATEMENTS_PER_CONNECTION: Final = 512
@@ -148,30 +147,43 @@ class PostgresDatabase:
     async def _run(
         self, connection: _Connection, sql: str, arguments: list[Any], *, writes: bool
     ) -> list[Sequence[Any]]:
+        # One budget for describing, running and running again, as for a single call.
+        deadline = time.monotonic() + self._statement_timeout
         try:
-            return await self._execute(connection, sql, arguments)
-        except (*_REFUSED_AS_OUTDATED, *_RAN_BUT_UNDECODABLE) as error:
-            # Describe it afresh for the next caller. Run it again now only if that is
-            # safe: not in a transaction the error has aborted, and not a write the
-            # server has already applied.
-            del connection.statements[sql]
-            ran = isinstance(error, _RAN_BUT_UNDECODABLE)
-            if connection.is_in_transaction() or (ran and writes):
+            return await self._execute(connection, sql, arguments, deadline)
+        except asyncpg.InvalidCachedStatementError:
+            # A schema change altered a named statement's result, and the server refused
+            # it before running it: describe it afresh and run it again, unless the
+            # error has aborted the transaction it was in.
+            connection.statements.pop(sql, None)
+            if connection.is_in_transaction():
                 raise
-            return await self._execute(connection, sql, arguments)
+            return await self._execute(connection, sql, arguments, deadline)
+        except (*_ANSWERED, *_CONNECTION_LOST):
+            raise
+        except Exception as error:
+            # The server ran it, but its rows did not decode as described (BufferError,
+            # AssertionError, UnicodeDecodeError, ... from asyncpg's decoders): a
+            # migration changed a column's type under this connection. Describe it
+            # afresh; run it again only if it is a read outside a transaction.
+            connection.statements.pop(sql, None)
+            if writes or connection.is_in_transaction():
+                raise StoreError(
+                    "the database's answer did not match the statement's description "
+                    "(a column's type changed?)"
+                ) from error
+            return await self._execute(connection, sql, arguments, deadline)
 
     async def _execute(
-        self, connection: _Connection, sql: str, arguments: list[Any]
+        self, connection: _Connection, sql: str, arguments: list[Any], deadline: float
     ) -> list[Sequence[Any]]:
         statement = connection.statements.get(sql)
         if statement is None:
-            statement = await connection.prepare(sql, timeout=self._statement_timeout)
+            statement = await connection.prepare(sql, timeout=_remaining(deadline))
             if len(connection.statements) >= STATEMENTS_PER_CONNECTION:
                 del connection.statements[next(iter(connection.statements))]  # the oldest
             connection.statements[sql] = statement
-        rows: list[Sequence[Any]] = await statement.fetch(
-            *arguments, timeout=self._statement_timeout
-        )
+        rows: list[Sequence[Any]] = await statement.fetch(*arguments, timeout=_remaining(deadline))
         return rows
 
     async def _on_connection(
@@ -180,7 +192,7 @@ class PostgresDatabase:
         connection = await self._pool.acquire()
         try:
             rows = await work(connection)
-        except (asyncpg.PostgresError, TimeoutError):
+        except _ANSWERED:
             self._pool.release(connection)  # the server answered: the connection is sound
             raise
         except BaseException:
@@ -192,3 +204,10 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    return remaining

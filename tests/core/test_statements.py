@@ -92,15 +92,16 @@ async def test_named_statements_only_when_asked(database: str, prepared: bool) -
     assert (named >= 4) if prepared else (named == 0)
 
 
+@pytest.mark.parametrize("new_type", ["bigint", "smallint"])
 @pytest.mark.parametrize("prepared", MODES)
 async def test_a_column_type_change_under_described_statements(
-    database: str, prepared: bool
+    database: str, prepared: bool, new_type: str
 ) -> None:
-    """A migration that changes a column's type under statements a connection has
-    described: reads answer right away, described again. A named write is refused by
-    the server before it runs and is run again; an unnamed write runs, its answer does
-    not decode, and it fails once (a StoreError, like a lost answer) with its change
-    made, while the next write is described afresh."""
+    """A migration that changes a column's type to one of another size, under
+    statements a connection has described: reads answer right away, described again.
+    A named write is refused by the server before it runs and is run again; an unnamed
+    write runs, its answer does not decode, and it fails once (a StoreError, like a
+    lost answer) with its change made, while the next write is described afresh."""
     async with open_store(
         database, pool_size=1, max_overflow=0, prepared_statements=prepared
     ) as store:
@@ -109,7 +110,7 @@ async def test_a_column_type_change_under_described_statements(
         task = await store.patch("alice", task.id, TaskPatch(completed=True))
         assert await store.get("alice", task.id) == task
         alter = store.database.statements.compile(
-            sa.text("ALTER TABLE tasks ALTER COLUMN version TYPE bigint")
+            sa.text(f"ALTER TABLE tasks ALTER COLUMN version TYPE {new_type}")
         )
         await store.database.fetch(alter, {})
         assert await store.get("alice", task.id) == task
