@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from todo_core.engine import database_url
+
 __all__ = ["TcpProxy", "frontend_messages"]
 
 
@@ -21,6 +23,17 @@ class TcpProxy:
         self.server: asyncio.Server | None = None
         self.writers: list[asyncio.StreamWriter] = []
         self.pipes: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def in_front_of(cls, database: str) -> TcpProxy:
+        """A proxy to the server that the database URL ``database`` names."""
+        target = database_url(database)
+        return cls(target.host or "127.0.0.1", target.port or 5432)
+
+    def url(self, database: str, **query: str) -> str:
+        """``database`` reached through this (started) proxy, with ``query`` added."""
+        through = database_url(database).set(host="127.0.0.1", port=self.port)
+        return through.update_query_dict(query).render_as_string(hide_password=False)
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)

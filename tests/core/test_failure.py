@@ -27,7 +27,7 @@ from todo_core import (
     TaskNotFound,
     open_store,
 )
-from todo_core.engine import create_engine, database_url, translate_errors
+from todo_core.engine import create_engine, translate_errors
 from todo_core.postgres import PostgresDatabase
 from todo_core.sql import SqlTaskStore
 from todo_core.statements import Statement
@@ -131,13 +131,11 @@ class TestOutage:
     async def test_store_recovers_when_the_database_returns(self) -> None:
         """While the database is unreachable every call is StoreUnavailable; once it is
         back, the same store works again without being reopened."""
-        target = database_url(postgres_url())
-        proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+        proxy = TcpProxy.in_front_of(postgres_url())
         await proxy.start()
-        url = target.set(host="127.0.0.1", port=proxy.port)
         try:
             async with open_store(
-                url.render_as_string(hide_password=False), create_schema=True, connect_timeout=2
+                proxy.url(postgres_url()), create_schema=True, connect_timeout=2
             ) as store:
                 user = f"outage-{uuid4().hex[:8]}"
                 task = await store.create(user, TaskCreate(title="before"))

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from tests.helpers import fresh_postgres_database
 from tests.tcp_proxy import TcpProxy, frontend_messages
 from todo_core import StoreError, TaskCreate, TaskPatch, open_store
-from todo_core.engine import database_url
 from todo_core.postgres import STATEMENTS_PER_CONNECTION, PostgresDatabase
 from todo_core.sql import SqlTaskStore
 
@@ -36,8 +35,7 @@ async def _database() -> AsyncIterator[str]:
 
 @pytest.fixture(name="proxy")
 async def _proxy(database: str) -> AsyncIterator[TcpProxy]:
-    target = database_url(database)
-    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    proxy = TcpProxy.in_front_of(database)
     await proxy.start()
     try:
         yield proxy
@@ -47,8 +45,7 @@ async def _proxy(database: str) -> AsyncIterator[TcpProxy]:
 
 def _through(proxy: TcpProxy, database: str) -> str:
     """``database`` through ``proxy``, in plain text so that the proxy can read it."""
-    url = database_url(database).set(host="127.0.0.1", port=proxy.port)
-    return url.update_query_dict({"sslmode": "disable"}).render_as_string(hide_password=False)
+    return proxy.url(database, sslmode="disable")
 
 
 @pytest.mark.parametrize("prepared", MODES)
