@@ -1,12 +1,22 @@
-"""SQLite for the SQL store: compiled statements on two aiosqlite connections.
+"""SQLite for the SQL store: reads on the event loop, writes committed in groups.
 
-Writes go through one connection per process, so they queue in order instead of
-contending for the file lock and sleeping in SQLite's busy handler; the busy timeout
-then only bounds waits on *other* processes. Reads go through a second connection,
-which WAL lets run beside the writer, so a read never waits for a write's fsync. More
-reader connections were measured to cost CPU (each is a thread contending for the
-GIL) without serving more requests. Every statement commits on its own (autocommit),
-except the few that ``transaction`` runs together.
+Where the time goes decides the shape (docs/performance.md measures each step):
+
+* **Reads by key or index range** (a task, a page) run on the event loop, on their own
+  connection. They take tens of microseconds from the page cache, less than a trip to a
+  thread and back costs, and a thread would contend for the GIL at every row. WAL lets
+  them run beside a write; their busy handler is off, so a rare lock (WAL recovery) is
+  waited out with ``asyncio.sleep``, never by blocking the loop.
+* **Searches** (``q``, which can scan a user's whole set) run on a thread of their own.
+* **Writes** go through one connection on one thread, so they queue in order instead
+  of contending for the file lock. Writes that queue up while one group is committing
+  are committed together as the next group: one transaction, one fsync
+  (``synchronous=FULL``), each write in a savepoint of its own so that one write's
+  failure is its own. A write is acknowledged only after its group's COMMIT returns:
+  group commit saves fsyncs, never durability.
+
+A shared-cache memory database has table locks instead of WAL: there every statement
+goes through the writer's connection and thread.
 """
 
 from __future__ import annotations
@@ -14,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-import aiosqlite
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from todo_core.engine import EngineOptions, translate_errors
 from todo_core.statements import Statement, Statements
@@ -25,132 +35,262 @@ from todo_core.urls import DatabaseURL
 
 __all__ = ["SqliteDatabase"]
 
+_T = TypeVar("_T")
+Rows = list[Sequence[Any]]
+Job = Sequence[tuple[str, Sequence[Any]]]  # statements run together; the last one's rows count
+Outcome = Rows | Exception
+
+# A group holds the write lock for its statements and one fsync; beyond this many, the
+# last writer of a group would wait longer than it saves.
+MAX_GROUP = 128
+_SQLITE_BUSY = 5
+# BUSY, NOMEM, INTERRUPT, IOERR, FULL: https://www.sqlite.org/lang_transaction.html
+_TRANSACTION_ENDING_CODES = frozenset({5, 7, 9, 10, 13})
+_FIRST_BUSY_PAUSE = 0.001
+_LONGEST_BUSY_PAUSE = 0.05
+
+
+class _Worker:
+    """One connection, used only on one thread of its own."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"todo-sqlite-{name}")
+        self.connection: sqlite3.Connection | None = None
+
+    async def call(self, function: Callable[..., _T], *arguments: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, function, *arguments)
+
+    async def close(self) -> None:
+        try:
+            if self.connection is not None:
+                await self.call(self.connection.close)
+        finally:
+            self._pool.shutdown(wait=False)
+
 
 class SqliteDatabase:
-    """A writer connection, a reader connection, and statements compiled for them."""
+    """A writer (committing in groups), a reader on the loop, a searcher on a thread."""
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        writer: _Worker,
+        reader: sqlite3.Connection | None,
+        searcher: _Worker,
+        options: EngineOptions,
+    ) -> None:
         self.statements = Statements("sqlite")
         self._writer = writer
         self._reader = reader
-        # Held by every use of the writer: a statement sent between another caller's
-        # BEGIN and COMMIT would join that transaction, and vanish with its rollback.
-        self._writing = asyncio.Lock()
+        self._searcher = searcher
+        self._lock_wait = options.statement_timeout
+        self._queue: list[tuple[Job, asyncio.Future[Outcome]]] = []
+        self._committing: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, url: DatabaseURL, options: EngineOptions) -> SqliteDatabase:
         """Connections to the database file (or shared memory) ``url`` names."""
-        opened: list[aiosqlite.Connection] = []
+        workers = [_Worker("writer")]
+        reader = None
         try:
             with translate_errors():
-                # A shared-cache memory database has table locks, not WAL: one connection.
-                for _ in range(1 if url.in_memory else 2):
-                    opened.append(await _connect(url, options))
+                writer = workers[0]
+                writer.connection = await writer.call(_connect, url, options.statement_timeout)
+                await writer.call(_prepare_writer, writer.connection)
+                if url.in_memory:
+                    searcher = writer
+                else:
+                    workers.append(searcher := _Worker("searcher"))
+                    searcher.connection = await searcher.call(
+                        _connect, url, options.statement_timeout
+                    )
+                    # No busy handler: it would sleep on the event loop (see the docstring).
+                    reader = await writer.call(_connect, url, 0)
         except BaseException:
-            for connection in opened:
-                await connection.close()
+            if reader is not None:
+                reader.close()
+            for worker in workers:
+                await worker.close()
             raise
-        return cls(opened[0], opened[-1])
+        return cls(writer, reader, searcher, options)
 
-    @property
-    def writer(self) -> aiosqlite.Connection:
-        """The connection every write goes through (tests read its pragmas)."""
-        return self._writer
-
-    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Sequence[Any]]:
+    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> Rows:
         """Every row ``statement`` returns for ``values``."""
-        if not statement.writes:
-            return await _fetch(self._reader, statement, values)
-        async with self._writing:
-            await self._end_stray_transaction()
-            return await _fetch(self._writer, statement, values)
+        arguments = statement.arguments(values)
+        if statement.writes:
+            return await self._commit(((statement.sql, arguments),))
+        if self._reader is None or statement.sql in self.statements.searches:
+            with translate_errors():
+                return await self._searcher.call(
+                    _fetch, self._searcher.connection, statement.sql, arguments
+                )
+        return await self._read(statement.sql, arguments)
 
-    async def transaction(
-        self, statements: Sequence[Statement], values: Mapping[str, Any]
-    ) -> list[Sequence[Any]]:
+    async def transaction(self, statements: Sequence[Statement], values: Mapping[str, Any]) -> Rows:
         """Run ``statements`` in one transaction; the rows the last one returns."""
-        # Shielded: a caller cancelled between BEGIN and COMMIT (a client gone, a
-        # shutdown) would otherwise leave the writer inside the transaction, and every
-        # later autocommit write in it, acknowledged but never committed. The
-        # transaction ends, committed or rolled back, whoever stops waiting for it.
-        return await asyncio.shield(self._transaction(statements, values))
+        return await self._commit(tuple((s.sql, s.arguments(values)) for s in statements))
 
-    async def _transaction(
-        self, statements: Sequence[Statement], values: Mapping[str, Any]
-    ) -> list[Sequence[Any]]:
-        async with self._writing:
-            await self._end_stray_transaction()
-            with translate_errors():
-                # IMMEDIATE takes the file's write lock now, so that another process
-                # cannot write between this transaction's reads and its writes.
-                await self._writer.execute("BEGIN IMMEDIATE")
+    async def on_writer(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``function(connection)`` on the writer's thread, between groups (tests)."""
+        with translate_errors():
+            return await self._writer.call(function, self._writer.connection)
+
+    async def _read(self, sql: str, arguments: Sequence[Any]) -> Rows:
+        assert self._reader is not None
+        deadline = time.monotonic() + self._lock_wait
+        pause = _FIRST_BUSY_PAUSE
+        while True:
             try:
-                rows: list[Sequence[Any]] = []
-                for statement in statements:
-                    rows = await _fetch(self._writer, statement, values)
                 with translate_errors():
-                    await self._writer.execute("COMMIT")
-            except BaseException:
-                # The error that got us here is the one to raise; a ROLLBACK that fails
-                # too leaves the transaction to the next write's _end_stray_transaction.
-                with contextlib.suppress(sqlite3.Error):
-                    await self._writer.execute("ROLLBACK")
-                raise
-        return rows
+                    return _fetch(self._reader, sql, arguments)
+            except Exception as error:
+                if not _busy(error.__cause__) or time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LONGEST_BUSY_PAUSE)
 
-    async def _end_stray_transaction(self) -> None:
-        """Roll back a transaction that a failed ROLLBACK left open, before a write.
-
-        It holds only the failed transaction's own statements: nothing acknowledged,
-        since every write checks this first. A write let into it instead would be
-        acknowledged and never committed.
-        """
-        if self._writer.in_transaction:
+    async def _commit(self, job: Job) -> Rows:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((job, future))
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_groups())
+        # Once queued, a write runs whether or not its caller still waits for it (a
+        # client gone, a shutdown): cancelling the wait cancels only the future.
+        outcome = await future
+        if isinstance(outcome, Exception):
             with translate_errors():
-                await self._writer.execute("ROLLBACK")
+                raise outcome
+        return outcome
+
+    async def _commit_groups(self) -> None:
+        try:
+            while self._queue:
+                group = self._queue[:MAX_GROUP]
+                del self._queue[:MAX_GROUP]
+                jobs = [job for job, _ in group]
+                try:
+                    outcomes = await self._writer.call(_run_group, self._writer.connection, jobs)
+                except Exception as error:  # the thread is gone: the store was closed
+                    outcomes = [error] * len(group)
+                for (_, future), outcome in zip(group, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+        finally:
+            self._committing = None
 
     async def close(self) -> None:
+        if self._committing is not None:
+            await self._committing
+        if self._reader is not None:
+            self._reader.close()
         await self._writer.close()
-        if self._reader is not self._writer:
-            await self._reader.close()
+        if self._searcher is not self._writer:
+            await self._searcher.close()
 
 
-async def _fetch(
-    connection: aiosqlite.Connection, statement: Statement, values: Mapping[str, Any]
-) -> list[Sequence[Any]]:
-    with translate_errors():
-        rows = await connection.execute_fetchall(statement.sql, statement.arguments(values))
-    return rows  # type: ignore[return-value]  # noqa: RET504 # a list of sqlite3 rows
+def _busy(error: BaseException | None) -> bool:
+    return isinstance(error, sqlite3.Error) and error.sqlite_errorcode & 0xFF == _SQLITE_BUSY
 
 
-async def _connect(url: DatabaseURL, options: EngineOptions) -> aiosqlite.Connection:
-    pending = aiosqlite.connect(
+def _fetch(connection: sqlite3.Connection | None, sql: str, arguments: Sequence[Any]) -> Rows:
+    assert connection is not None
+    return connection.execute(sql, arguments).fetchall()
+
+
+def _run_group(connection: sqlite3.Connection | None, jobs: Sequence[Job]) -> list[Outcome]:
+    """Commit ``jobs`` in one transaction: what each one returned, or its error.
+
+    Runs on the writer's thread. A job that fails leaves no trace and the others go
+    on. An error that may have ended the transaction itself (disk full, I/O, lock
+    wait) fails every job before it too, none of them acknowledged, and the jobs after
+    it run as a group of their own.
+    """
+    assert connection is not None
+    if not jobs:
+        return []
+    try:
+        if connection.in_transaction:  # a ROLLBACK failed last time: nothing of it counts
+            connection.execute("ROLLBACK")
+        if len(jobs) == 1 and len(jobs[0]) == 1:
+            # One statement is a transaction of its own (autocommit).
+            return [_run_job(connection, jobs[0])]
+        # IMMEDIATE takes the file's write lock now (waiting at most the busy timeout),
+        # so that another process cannot write between a job's reads and its writes.
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as error:
+        return [error] * len(jobs)
+    outcomes: list[Outcome] = []
+    for index, job in enumerate(jobs):
+        outcome = _run_job(connection, job)
+        if _may_have_ended_transaction(outcome) or not connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            return [outcome] * (index + 1) + _run_group(connection, jobs[index + 1 :])
+        outcomes.append(outcome)
+    try:
+        connection.execute("COMMIT")
+    except sqlite3.Error as error:
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
+        return [error] * len(jobs)
+    return outcomes
+
+
+def _run_job(connection: sqlite3.Connection, job: Job) -> Outcome:
+    # A failed statement undoes itself (SQLite's ABORT), leaving the transaction open;
+    # a job of several statements needs a savepoint to undo the ones before it too.
+    several = len(job) > 1
+    try:
+        if several:
+            connection.execute("SAVEPOINT job")
+        rows: Rows = []
+        for sql, arguments in job:
+            rows = connection.execute(sql, arguments).fetchall()
+        if several:
+            connection.execute("RELEASE job")
+    except Exception as error:
+        if several:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK TO job")
+                connection.execute("RELEASE job")
+        return error
+    return rows
+
+
+def _may_have_ended_transaction(outcome: Outcome) -> bool:
+    """After these errors SQLite may have rolled back the whole transaction, or not:
+    its documentation asks for a ROLLBACK either way."""
+    return (
+        isinstance(outcome, sqlite3.Error)
+        and outcome.sqlite_errorcode & 0xFF in _TRANSACTION_ENDING_CODES
+    )
+
+
+def _connect(url: DatabaseURL, busy_timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(
         url.path,
         uri=url.uri,
-        isolation_level=None,  # autocommit: each statement is its own transaction
-        timeout=options.statement_timeout,  # the busy timeout: lock waits are bounded
+        isolation_level=None,  # autocommit: transactions are begun explicitly
+        timeout=busy_timeout,  # the busy timeout: lock waits are bounded
+        check_same_thread=False,  # opened on a worker thread, used where documented above
+        cached_statements=512,  # every statement shape the store compiles, parsed once
     )
-    # aiosqlite's worker thread is not a daemon: a process that ends without closing
-    # the store (a worker whose supervisor was killed) would hang at exit waiting for
-    # it. SQLAlchemy's aiosqlite dialect sets the same flag on the same private thread.
-    thread = getattr(pending, "_thread", None)
-    if thread is not None:
-        thread.daemon = True
-    connection = await pending
+
+
+def _prepare_writer(connection: sqlite3.Connection) -> None:
     # WAL lets readers run beside the writer; FULL fsyncs every commit, so an
     # acknowledged write survives even a power cut, not only a killed process.
-    await connection.execute("PRAGMA synchronous=FULL")
-    await enable_wal(connection)
-    return connection
+    connection.execute("PRAGMA synchronous=FULL")
+    enable_wal(connection)
 
 
-async def enable_wal(connection: aiosqlite.Connection) -> None:
+def enable_wal(connection: sqlite3.Connection) -> None:
     """Put the database file in WAL mode (it stays so), unless it already is.
 
     Switching takes the file's exclusive lock, which workers starting together would
     fight over ("database is locked"); migrations switch it first, and a connection
     that finds it switched leaves it alone.
     """
-    ((mode,),) = await connection.execute_fetchall("PRAGMA journal_mode")
+    ((mode,),) = connection.execute("PRAGMA journal_mode").fetchall()
     if mode not in ("wal", "memory"):
-        await connection.execute_fetchall("PRAGMA journal_mode=WAL")  # stepped to the end
+        connection.execute("PRAGMA journal_mode=WAL").fetchall()

@@ -126,6 +126,10 @@ class Statements:
         self.fields: Callable[[Sequence[Any]], dict[str, Any]] = (
             _sqlite_fields if dialect == "sqlite" else _postgresql_fields
         )
+        # The SQL of the listings that search (``q``): they may scan a user's whole set.
+        self.searches = frozenset(
+            statement.sql for statement in self._shapes.values() if "needle" in statement.names
+        )
         self.get = self._shapes["get"]
         self.version = self._shapes["version"]
         self.insert = self._shapes["insert"]

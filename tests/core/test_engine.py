@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any, get_args
 
@@ -190,11 +191,12 @@ async def sqlite_pragmas(store: object, *names: str) -> list[object]:
     """The values of ``names`` on the connection a SQLite store writes through."""
     assert isinstance(store, SqlTaskStore)
     assert isinstance(store.database, SqliteDatabase)
-    values = []
-    for name in names:
-        rows = list(await store.database.writer.execute_fetchall(f"PRAGMA {name}"))
-        values.append(rows[0][0])
-    return values
+    pragmas = [f"PRAGMA {name}" for name in names]
+
+    def read(connection: sqlite3.Connection) -> list[object]:
+        return [connection.execute(pragma).fetchone()[0] for pragma in pragmas]
+
+    return await store.database.on_writer(read)
 
 
 class TestSqlite:

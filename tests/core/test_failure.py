@@ -46,19 +46,15 @@ async def open_and_ping(url: str, **options: object) -> None:
         await store.ping()
 
 
-async def aiosqlite_threads_finished() -> None:
-    """Wait for aiosqlite's worker threads to end.
-
-    After a failed connect, aiosqlite (0.22) queues the stop of its worker thread without
-    waiting for it; if the test's event loop closes first, the thread dies with "Event
-    loop is closed", which pytest reports against a later test.
-    """
+async def sqlite_threads_finished() -> None:
+    """Wait for the SQLite store's worker threads to end: a store that failed to open
+    leaves none behind (nor would a thread outlive the test's event loop)."""
     for _ in range(500):
         names = [thread.name for thread in threading.enumerate()]
-        if not any("_connection_worker_thread" in name for name in names):
+        if not any(name.startswith("todo-sqlite") for name in names):
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("aiosqlite worker threads did not stop")
+    raise AssertionError("SQLite worker threads did not stop")
 
 
 @pytest.fixture(name="silent_port")
@@ -123,7 +119,7 @@ class TestUnreachableDatabase:
         with pytest.raises(StoreError):
             await open_and_ping(url, create_schema=create_schema)
         assert not (tmp_path / "missing").exists()
-        await aiosqlite_threads_finished()
+        await sqlite_threads_finished()
 
 
 class TestOutage:

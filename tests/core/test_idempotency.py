@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -349,9 +350,12 @@ async def test_a_transaction_left_open_is_rolled_back_before_the_next_write(
         assert isinstance(store, SqlTaskStore)
         assert isinstance(other, SqlTaskStore)
         assert isinstance(store.database, SqliteDatabase)
-        writer = store.database.writer
-        await writer.execute("BEGIN IMMEDIATE")  # as a transaction whose ROLLBACK failed
-        await writer.execute("INSERT INTO todo_settings (name, value) VALUES ('stray', 'x')")
+
+        def leave_open(connection: sqlite3.Connection) -> None:
+            connection.execute("BEGIN IMMEDIATE")  # as a transaction whose ROLLBACK failed
+            connection.execute("INSERT INTO todo_settings (name, value) VALUES ('stray', 'x')")
+
+        await store.database.on_writer(leave_open)
         created = await store.create(BOB, TaskCreate(title="after"))
         assert await other.get(BOB, created.id) == created, "committed, seen from elsewhere"
         stray = sa.select(settings.c.value).where(settings.c.name == "stray")

@@ -1,0 +1,255 @@
+"""SQLite's executor: writes committed in groups, reads on the event loop.
+
+What a user relies on: a write is acknowledged only once it is committed, one write's
+failure is its own, and a read that meets a lock waits without stalling the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from todo_core import StoreError, StoreUnavailable, TaskCreate, TaskNotFound, open_store
+from todo_core.sql import SqlTaskStore
+from todo_core.sqlite import SqliteDatabase
+
+ALICE = "alice"
+# Triggers that make chosen inserts fail: ABORT undoes the one statement, ROLLBACK the
+# whole transaction (as a full disk or an I/O error may).
+FAILING_TITLES = """
+CREATE TRIGGER fail_abort BEFORE INSERT ON tasks WHEN NEW.title = 'abort'
+BEGIN SELECT RAISE(ABORT, 'refused'); END;
+CREATE TRIGGER fail_rollback BEFORE INSERT ON tasks WHEN NEW.title = 'rollback'
+BEGIN SELECT RAISE(ROLLBACK, 'refused'); END;
+"""
+
+
+def database(store: object) -> SqliteDatabase:
+    assert isinstance(store, SqlTaskStore)
+    assert isinstance(store.database, SqliteDatabase)
+    return store.database
+
+
+async def traced(store: object) -> list[str]:
+    """Every statement the store's writer runs from now on."""
+    seen: list[str] = []
+    await database(store).on_writer(lambda connection: connection.set_trace_callback(seen.append))
+    return seen
+
+
+@pytest.fixture(name="path")
+def _path(tmp_path: Path) -> Path:
+    return tmp_path / "tasks.db"
+
+
+@pytest.fixture(name="store")
+async def _store(path: Path) -> AsyncIterator[SqlTaskStore]:
+    async with open_store(f"sqlite:///{path}", create_schema=True) as store:
+        assert isinstance(store, SqlTaskStore)
+        await database(store).on_writer(lambda connection: connection.executescript(FAILING_TITLES))
+        yield store
+
+
+def stored_titles(path: Path) -> list[str]:
+    """The titles committed to the file, as another process would see them."""
+    with sqlite3.connect(path) as other:
+        return sorted(title for (title,) in other.execute("SELECT title FROM tasks"))
+
+
+async def create_all(store: SqlTaskStore, titles: list[str]) -> list[object]:
+    """Create a task per title, all at once: each one's task, or its error."""
+    return await asyncio.gather(
+        *(store.create(ALICE, TaskCreate(title=title)) for title in titles),
+        return_exceptions=True,
+    )
+
+
+class TestGroupCommit:
+    async def test_concurrent_writes_share_commits(self, store: SqlTaskStore, path: Path) -> None:
+        """Writes that queue up together are committed together, and every one is in
+        the file, for another process to see, by the time it is acknowledged."""
+        seen = await traced(store)
+        titles = [f"task {n}" for n in range(50)]
+        created = await create_all(store, titles)
+        assert all(not isinstance(task, BaseException) for task in created)
+        assert stored_titles(path) == sorted(titles)
+        commits = seen.count("COMMIT")
+        assert 1 <= commits < 10, f"{commits} commits for 50 writes"
+
+    async def test_a_lone_write_is_its_own_transaction(self, store: SqlTaskStore) -> None:
+        seen = await traced(store)
+        await store.create(ALICE, TaskCreate(title="alone"))
+        assert seen[0].startswith("INSERT INTO tasks")
+        assert not {"BEGIN IMMEDIATE", "COMMIT"} & set(seen), "no transaction around it"
+
+    async def test_a_failed_write_fails_alone(self, store: SqlTaskStore, path: Path) -> None:
+        """A refused write in a group is StoreError (no SQL in it); the others of its
+        group are committed."""
+        titles = [f"task {n}" for n in range(10)] + ["abort"] + [f"more {n}" for n in range(10)]
+        created = await create_all(store, titles)
+        refused = created[10]
+        assert isinstance(refused, StoreError)
+        assert "INSERT" not in str(refused)
+        assert "refused" not in str(refused)
+        assert all(not isinstance(task, BaseException) for task in created[:10] + created[11:])
+        assert stored_titles(path) == sorted(titles[:10] + titles[11:])
+
+    async def test_a_write_of_several_statements_undoes_them_all(self, store: SqlTaskStore) -> None:
+        """A keyed create is two statements on SQLite: when the second is refused, the
+        key the first stored is gone too, so a retry with the same key creates afresh."""
+        writes = [store.create(ALICE, TaskCreate(title=f"task {n}")) for n in range(5)]
+        keyed = store.create_once(ALICE, TaskCreate(title="abort"), key="k1")
+        outcomes = await asyncio.gather(keyed, *writes, return_exceptions=True)
+        assert isinstance(outcomes[0], StoreError)
+        await database(store).on_writer(
+            lambda connection: connection.execute("DROP TRIGGER fail_abort")
+        )
+        retried = await store.create_once(ALICE, TaskCreate(title="abort"), key="k1")
+        assert not retried.replayed
+
+    @settings(
+        max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(
+        titles=st.lists(
+            st.sampled_from(["fine", "fine", "fine", "abort", "rollback"]), min_size=1, max_size=30
+        )
+    )
+    async def test_acknowledged_means_committed(self, tmp_path: Path, titles: list[str]) -> None:
+        """Whatever fails in a group, even an error that ends its whole transaction:
+        every acknowledged write is in the file and no refused one is, and the writes
+        that came after the failure still go through."""
+        path = Path(tempfile.mkdtemp(dir=tmp_path)) / "tasks.db"
+        async with open_store(f"sqlite:///{path}", create_schema=True) as store:
+            assert isinstance(store, SqlTaskStore)
+            await database(store).on_writer(
+                lambda connection: connection.executescript(FAILING_TITLES)
+            )
+            numbered = [
+                f"{title} {n}" if title == "fine" else title for n, title in enumerate(titles)
+            ]
+            created = await create_all(store, numbered)
+            acknowledged = [
+                t
+                for t, c in zip(numbered, created, strict=True)
+                if not isinstance(c, BaseException)
+            ]
+            assert all(isinstance(c, StoreError) for c in created if isinstance(c, BaseException))
+            assert stored_titles(path) == sorted(acknowledged)
+            if titles[-1] == "fine":
+                assert not isinstance(created[-1], BaseException)
+            # The writer is usable afterwards.
+            await store.create(ALICE, TaskCreate(title="after"))
+
+    async def test_a_cancelled_caller_leaves_its_write_whole(
+        self, store: SqlTaskStore, path: Path
+    ) -> None:
+        """A caller that stops waiting (a client gone) does not stop its queued write
+        half-way: it is committed or not at all, and the writer goes on."""
+        writes = [
+            asyncio.create_task(store.create(ALICE, TaskCreate(title=f"task {n}")))
+            for n in range(20)
+        ]
+        await asyncio.sleep(0)
+        for write in writes[::2]:
+            write.cancel()
+        await asyncio.gather(*writes, return_exceptions=True)
+        kept = [w.result().title for w in writes if not w.cancelled()]
+        after = await store.create(ALICE, TaskCreate(title="after"))
+        stored = stored_titles(path)
+        assert set(kept) | {after.title} <= set(stored)
+        assert len(stored) <= 21
+
+    async def test_close_waits_for_queued_writes(self, path: Path) -> None:
+        async with open_store(f"sqlite:///{path}", create_schema=True) as store:
+            writes = [
+                asyncio.create_task(store.create(ALICE, TaskCreate(title=f"task {n}")))
+                for n in range(10)
+            ]
+            await asyncio.sleep(0)
+        assert len(await asyncio.gather(*writes)) == 10
+        assert len(stored_titles(path)) == 10
+
+
+class RefusedFor:
+    """Stands in for the store's reader connection: refused with SQLITE_BUSY for
+    ``seconds``, as a WAL reader is while another process recovers the WAL (a lock a
+    test cannot take: every open WAL connection keeps the file from being locked)."""
+
+    def __init__(self, connection: sqlite3.Connection, seconds: float) -> None:
+        self._connection = connection
+        self._until = time.monotonic() + seconds
+        self.refusals = 0
+
+    def execute(self, sql: str, arguments: object) -> sqlite3.Cursor:
+        if time.monotonic() < self._until:
+            self.refusals += 1
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise error
+        return self._connection.execute(sql, arguments)  # type: ignore[arg-type]
+
+
+async def read_while_refused(
+    store: SqlTaskStore, seconds: float, read: Awaitable[object]
+) -> tuple[object, int, RefusedFor]:
+    """``read`` while the reader is refused for ``seconds``; how often the event loop
+    ran something else meanwhile."""
+    sqlite = database(store)
+    real = sqlite._reader
+    assert real is not None
+    sqlite._reader = refused = RefusedFor(real, seconds)  # type: ignore[assignment]
+    try:
+        reading = asyncio.ensure_future(read)
+        ticks = 0
+        while not reading.done():
+            await asyncio.sleep(0.01)
+            ticks += 1
+        try:
+            return reading.result(), ticks, refused
+        except Exception as error:  # the caller looks at it
+            return error, ticks, refused
+    finally:
+        sqlite._reader = real
+
+
+class TestReadsOnTheLoop:
+    async def test_a_locked_file_is_waited_for_without_blocking(self, store: SqlTaskStore) -> None:
+        """A read that finds the file locked waits for it, while the event loop goes on
+        serving others, and then answers."""
+        task = await store.create(ALICE, TaskCreate(title="t"))
+        result, ticks, refused = await read_while_refused(store, 0.3, store.get(ALICE, task.id))
+        assert result == task
+        assert refused.refusals > 3, "retried"
+        assert ticks >= 10, "the event loop was blocked while the read waited"
+
+    async def test_the_wait_is_bounded_by_statement_timeout(self, path: Path) -> None:
+        async with open_store(
+            f"sqlite:///{path}", create_schema=True, statement_timeout=0.2
+        ) as store:
+            assert isinstance(store, SqlTaskStore)
+            started = time.monotonic()
+            result, _, _ = await read_while_refused(store, 5, store.get(ALICE, UUID(int=1)))
+            assert isinstance(result, StoreUnavailable)
+            assert time.monotonic() - started < 0.5
+            with pytest.raises(TaskNotFound):
+                await store.get(ALICE, UUID(int=1))
+
+    async def test_other_errors_are_not_retried(self, store: SqlTaskStore) -> None:
+        sqlite = database(store)
+        statement = sqlite.statements.compile(sa.text("SELECT * FROM no_such_table"))
+        started = time.monotonic()
+        with pytest.raises(StoreError) as info:
+            await sqlite.fetch(statement, {})
+        assert not isinstance(info.value, StoreUnavailable)
+        assert time.monotonic() - started < 0.1
