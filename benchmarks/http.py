@@ -26,8 +26,8 @@ from benchmarks.processes import Server, free_port, our_server, running_server
 from benchmarks.report import (
     LIMIT,
     OURS_POSTGRES,
-    OURS_PREPARED,
     OURS_SQLITE,
+    OURS_UNNAMED,
     commit,
     final_rss_mib,
     list_sizes,
@@ -66,8 +66,8 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> dict[str, A
         ours_database = stack.enter_context(
             throwaway_database(arguments.postgres_url, "todo_bench")
         )
-        prepared_database = stack.enter_context(
-            throwaway_database(arguments.postgres_url, "todo_bench_prepared")
+        unnamed_database = stack.enter_context(
+            throwaway_database(arguments.postgres_url, "todo_bench_unnamed")
         )
         limit_database = stack.enter_context(
             throwaway_database(arguments.postgres_url, "todo_bench_limit")
@@ -75,11 +75,11 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> dict[str, A
         sqlite_database = f"sqlite:///{work / 'bench.db'}"
         # Migrated first, as a deployment does: a server that finds its schema current
         # never loads Alembic (see docs/performance.md, "Memory").
-        for database in (ours_database, prepared_database, sqlite_database):
+        for database in (ours_database, unnamed_database, sqlite_database):
             migrate(database)
         servers = (
             our_server(OURS_POSTGRES, ours_database),
-            our_server(OURS_PREPARED, prepared_database, "--prepared-statements"),
+            our_server(OURS_UNNAMED, unnamed_database, "--no-prepared-statements"),
             our_server(OURS_SQLITE, sqlite_database),
             _limit(harness.limit_server, limit_database),
         )

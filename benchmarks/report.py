@@ -20,8 +20,8 @@ from benchmarks.harness import REPOSITORY, LoadOptions
 __all__ = [
     "LIMIT",
     "OURS_POSTGRES",
-    "OURS_PREPARED",
     "OURS_SQLITE",
+    "OURS_UNNAMED",
     "Row",
     "commit",
     "final_rss_mib",
@@ -37,8 +37,9 @@ __all__ = [
 ]
 
 OURS_POSTGRES: Final = "ours-pg"
-# The same server with --prepared-statements (named statements: direct connections only).
-OURS_PREPARED: Final = "ours-pg-prepared"
+# The same server with --no-prepared-statements: unnamed statements, as every connection
+# behind a pooler uses them (ours-pg names them: its connections are direct).
+OURS_UNNAMED: Final = "ours-pg-unnamed"
 OURS_SQLITE: Final = "ours-sqlite"
 LIMIT: Final = "limit"
 
@@ -224,7 +225,7 @@ def target_checks(table: Sequence[Row], final_rss: Mapping[str, float]) -> list[
         checks.append(f"{'met' if ok else 'MISSED'}: {text}")
 
     sqlite = {row.scenario: row for row in table if row.server == OURS_SQLITE}
-    for server in (OURS_POSTGRES, OURS_PREPARED):
+    for server in (OURS_POSTGRES, OURS_UNNAMED):
         postgres = {row.scenario: row for row in table if row.server == server}
         for scenario, row in postgres.items():
             _scenario_checks(check, server, scenario, row)

@@ -22,16 +22,17 @@ BACKENDS = [
     "memory",
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
-    # The same database with named prepared statements (EngineOptions.prepared_statements).
-    pytest.param("postgres-prepared", marks=pytest.mark.postgres),
+    # The same database with unnamed statements only (EngineOptions.prepared_statements
+    # False), as behind a pooler; "postgres", a direct connection, names them.
+    pytest.param("postgres-unnamed", marks=pytest.mark.postgres),
     # The same database through PgBouncer in transaction mode (tests/pgbouncer.py), as
     # Neon's pooled URLs are, with the default options: unnamed statements only.
     pytest.param("pgbouncer", marks=pytest.mark.postgres),
 ]
 # The backends on the PostgreSQL test server, directly or through PgBouncer.
-POSTGRES_BACKENDS = frozenset({"postgres", "postgres-prepared", "pgbouncer"})
+POSTGRES_BACKENDS = frozenset({"postgres", "postgres-unnamed", "pgbouncer"})
 # Store options each backend name stands for, beyond its URL.
-BACKEND_OPTIONS: dict[str, dict[str, object]] = {"postgres-prepared": {"prepared_statements": True}}
+BACKEND_OPTIONS: dict[str, dict[str, object]] = {"postgres-unnamed": {"prepared_statements": False}}
 
 
 def unavailable(reason: str) -> NoReturn:

@@ -53,8 +53,9 @@ class EngineOptions:
     application_name: str = "todo"
     # Named server-side statements: PostgreSQL keeps each plan instead of parsing and
     # planning every execution, but they are only safe on direct connections or behind
-    # PgBouncer >= 1.21 with max_prepared_statements > 0.
-    prepared_statements: bool = False
+    # PgBouncer >= 1.21 with max_prepared_statements > 0. None: on each connection that
+    # proves to be direct (postgres.py), unnamed on any other; True or False: always.
+    prepared_statements: bool | None = None
     echo: bool = False
 
     @classmethod

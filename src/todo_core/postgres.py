@@ -6,12 +6,21 @@ server closed is found by the statement that uses it; reads are then retried onc
 another connection, writes are not (they may have been applied).
 
 Each connection keeps what it learned when it first described a statement (parameter
-and column types, their codecs). By default the statement stays *unnamed*: asyncpg
+and column types, their codecs). On a connection to PostgreSQL itself the statement is
+*named*, so the server keeps its plan too. Behind a pooler it stays *unnamed*: asyncpg
 sends ``Parse`` again with every ``Bind``/``Execute``/``Sync``, all in one message
 batch, so nothing is left on the server for a pooler to lose or mix up (PgBouncer in
 transaction mode, Neon's ``-pooler`` endpoint), yet the describing round trip asyncpg
-makes for an unnamed statement is paid once per connection, not once per query. With
-``prepared_statements`` the statement is named and the server also keeps its plan.
+makes for an unnamed statement is paid once per connection, not once per query.
+
+Which one a connection is, it proves when it opens: PostgreSQL's first message names
+the process serving the connection (``BackendKeyData``, the key for cancelling), and
+on a direct connection that is the process ``pg_backend_pid()`` then reports. A
+pooler must hand out cancel keys of its own, because the server process behind a
+client changes; so behind any pooler that moves clients between server connections,
+and behind PgBouncer in any mode, the two differ and the connection stays unnamed.
+``prepared_statements`` True or False decides for every connection instead.
+
 What a connection described is trusted until it closes, which is why migrations never
 change a column's type in place (``todo_core.migrations``).
 """
@@ -36,11 +45,17 @@ __all__ = ["PostgresDatabase"]
 class _Connection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no types
     """An asyncpg connection with the statements it has described, by SQL text."""
 
-    __slots__ = ("statements",)
+    __slots__ = ("named", "statements")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.statements: dict[str, asyncpg.prepared_stmt.PreparedStatement] = {}
+        self.named = False  # whether its statements are named: set when it opens
+
+    async def is_direct(self, within: float) -> bool:
+        """Whether this is a connection to PostgreSQL itself, not to a pooler."""
+        backend = await self.fetchval("SELECT pg_backend_pid()", timeout=within)
+        return bool(backend == self.get_server_pid())
 
 
 # Raised when the connection, not the statement, failed: the server restarted or the
@@ -80,6 +95,14 @@ class PostgresDatabase:
             connection: _Connection = await asyncpg.connect(
                 **arguments, connection_class=_Connection
             )
+            try:
+                if options.prepared_statements is None:
+                    connection.named = await connection.is_direct(options.statement_timeout)
+                else:
+                    connection.named = options.prepared_statements
+            except BaseException:
+                connection.terminate()
+                raise
             return connection
 
         pool = ConnectionPool(
@@ -179,7 +202,9 @@ class PostgresDatabase:
     ) -> list[Sequence[Any]]:
         statement = connection.statements.get(sql)
         if statement is None:
-            statement = await connection.prepare(sql, timeout=_remaining(deadline))
+            statement = await connection.prepare(
+                sql, name=connection.named, timeout=_remaining(deadline)
+            )
             if len(connection.statements) >= STATEMENTS_PER_CONNECTION:
                 del connection.statements[next(iter(connection.statements))]  # the oldest
             connection.statements[sql] = statement

@@ -180,11 +180,12 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     serve_command.add_argument(
         "--prepared-statements",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="use named prepared statements on PostgreSQL, so the server keeps each "
-        "query's plan; only for direct connections or a pooler that tracks them "
-        "(PgBouncer >= 1.21 with max_prepared_statements > 0)",
+        help="named prepared statements on PostgreSQL, so the server keeps each query's "
+        "plan. Default: on each connection that proves to be direct, not behind a pooler. "
+        "--prepared-statements: on every connection (a pooler must track them: PgBouncer "
+        ">= 1.21 with max_prepared_statements > 0); --no-prepared-statements: on none",
     )
     commands.add_parser(
         "migrate",
@@ -337,8 +338,8 @@ def serve_configuration(
         store_options["pool_size"] = arguments.pool_size
     if arguments.max_overflow is not None:
         store_options["max_overflow"] = arguments.max_overflow
-    if arguments.prepared_statements:
-        store_options["prepared_statements"] = True
+    if arguments.prepared_statements is not None:
+        store_options["prepared_statements"] = arguments.prepared_statements
     settings = environment_settings(
         environ,
         database_url=arguments.database_url,

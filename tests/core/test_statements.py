@@ -2,17 +2,20 @@
 
 asyncpg describes an unnamed statement in a round trip of its own before running it.
 The store keeps each description per connection, so after a statement's first use on a
-connection it costs one round trip whether or not it is named (``prepared_statements``),
-and by default nothing stays on the server for a pooler to lose (tests/pgbouncer.py).
+connection it costs one round trip whether or not it is named (``prepared_statements``).
+By default a connection names its statements only when it proves to be direct: behind
+a pooler nothing stays on the server for the pooler to lose (tests/pgbouncer.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.backends import open_backend, pgbouncer_url
 from tests.helpers import fresh_postgres_database
 from tests.tcp_proxy import TcpProxy, frontend_messages
 from todo_core import StoreError, TaskCreate, TaskPatch, open_store
@@ -87,6 +90,59 @@ async def test_named_statements_only_when_asked(database: str, prepared: bool) -
         )
         ((named,),) = await store.database.fetch(count, {})
     assert (named >= 4) if prepared else (named == 0)
+
+
+async def reads_sent(proxy: TcpProxy, store: object) -> list[bytes]:
+    """The message types the store sends for ``READS`` reads of one task, after its
+    first read, on its one connection through ``proxy``."""
+    assert isinstance(store, SqlTaskStore)
+    task = await store.create("alice", TaskCreate(title="counted"))
+    assert await store.get("alice", task.id) == task
+    (connection,) = proxy.sent
+    before = len(frontend_messages(connection))
+    for _ in range(READS):
+        assert await store.get("alice", task.id) == task
+    return frontend_messages(connection)[before:]
+
+
+async def test_by_default_a_direct_connection_names_its_statements(
+    proxy: TcpProxy, database: str
+) -> None:
+    """With the default settings, a connection straight to PostgreSQL (a TCP proxy
+    passes every message unchanged) proves itself direct and names its statements: the
+    server parses each one once and keeps its plan."""
+    async with open_store(_through(proxy, database), pool_size=1, max_overflow=0) as store:
+        sent = await reads_sent(proxy, store)
+        assert isinstance(store, SqlTaskStore)
+        count = store.database.statements.compile(
+            sa.text("SELECT count(*) FROM pg_prepared_statements")
+        )
+        ((named,),) = await store.database.fetch(count, {})
+    assert sent.count(b"E") == READS
+    assert sent.count(b"P") == 0, "parsed before, never again"
+    assert named >= 3
+
+
+async def test_by_default_a_connection_through_pgbouncer_names_nothing(tmp_path: Path) -> None:
+    """Behind PgBouncer (transaction mode) the cancel key PostgreSQL's first message
+    carries is PgBouncer's own, not the server process's: the connection stays unnamed,
+    and every execution carries its own Parse, so the server connections PgBouncer hands
+    to other clients hold nothing of it."""
+    async with open_backend("pgbouncer", tmp_path):
+        pass  # the schema is there and the tables are empty
+    bouncer = pgbouncer_url()
+    proxy = TcpProxy.in_front_of(bouncer)
+    await proxy.start()
+    try:
+        async with open_store(
+            proxy.url(bouncer, sslmode="disable"), pool_size=1, max_overflow=0
+        ) as store:
+            sent = await reads_sent(proxy, store)
+    finally:
+        await proxy.stop()
+    assert sent.count(b"E") == READS
+    assert sent.count(b"P") == READS, "parsed again with every execution"
+    assert sent.count(b"D") == 0, "described once, before"
 
 
 @pytest.mark.parametrize("new_type", ["bigint", "smallint"])

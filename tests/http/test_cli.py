@@ -365,6 +365,10 @@ def test_store_and_server_options() -> None:
     assert (options.workers, options.shutdown_timeout) == (3, 4.5)
     settings, _ = _configure("--prepared-statements")
     assert settings.store_options == {"prepared_statements": True}
+    settings, _ = _configure("--no-prepared-statements")
+    assert settings.store_options == {"prepared_statements": False}
+    settings, _ = _configure()
+    assert "prepared_statements" not in settings.store_options, "decided per connection"
 
 
 @pytest.mark.parametrize(
