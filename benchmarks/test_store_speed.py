@@ -6,10 +6,9 @@ suite, which collects only ``tests/``. Each operation is timed twice in one run:
 * ``store``: ``open_store`` as an application uses it (validation, a pooled connection,
   a statement timeout, arguments converted, rows turned into ``Task`` models);
 * ``raw``: the exact SQL text the store sends (taken from the store's compiled
-  statements), with ready-made arguments, on one asyncpg connection opened with
-  ``statement_cache_size=0`` (unnamed statements, the PgBouncer-safe mode the store
-  must use too), in autocommit, each statement described once (``prepare()``) and then
-  run in one round trip, as the store runs it.
+  statements), with ready-made arguments, on one asyncpg connection in autocommit, each
+  statement prepared once under a name and then run in one round trip, as the store
+  runs it on a direct connection (``prepared_statements`` left to its default).
 
 So store/raw is what the store adds around the statement itself. The database is
 created through ``TODO_BENCH_POSTGRES_URL`` and dropped afterwards.
@@ -76,7 +75,8 @@ async def _operations(
     list_arguments = listing.arguments({"user_id": LIST_USER, "limit": 101})
 
     raw_insert, raw_get, raw_list, raw_patch = [
-        await raw.prepare(statement.sql) for statement in (insert, get, listing, patch)
+        await raw.prepare(statement.sql, name=f"raw_{number}")
+        for number, statement in enumerate((insert, get, listing, patch))
     ]
 
     async def raw_create() -> object:
