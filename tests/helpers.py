@@ -5,7 +5,9 @@ Append new helpers at the end; keep each one small and documented.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -123,3 +125,14 @@ RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 # Any code point a text field may hold: everything but NUL and the surrogates.
 VALID_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+
+
+async def sqlite_threads_finished() -> None:
+    """Wait for the SQLite store's worker threads to end: a store that failed to open
+    leaves none behind (nor would a thread outlive the test's event loop)."""
+    for _ in range(500):
+        names = [thread.name for thread in threading.enumerate()]
+        if not any(name.startswith("todo-sqlite") for name in names):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("SQLite worker threads did not stop")

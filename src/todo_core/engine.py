@@ -31,6 +31,7 @@ __all__ = [
     "create_engine",
     "database_url",
     "engine_arguments",
+    "sqlite_code",
     "translate_errors",
 ]
 
@@ -172,12 +173,19 @@ _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "40"})
 _TRANSIENT_SQLITE_CODES = frozenset({5, 6, 10, 13, 14})
 
 
+def sqlite_code(error: object) -> int | None:
+    """SQLite's primary result code of ``error``, if it carries one: the errors that
+    Python's sqlite3 raises itself (a closed connection, a type it cannot bind) do not."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
 def _is_transient(error: BaseException | None) -> bool:
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str):
         return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
     if isinstance(error, sqlite3.Error):
-        return (error.sqlite_errorcode & 0xFF) in _TRANSIENT_SQLITE_CODES
+        return sqlite_code(error) in _TRANSIENT_SQLITE_CODES
     # asyncpg's InterfaceError without a SQLSTATE: the connection is closed or broken.
     # InternalClientError: asyncpg's protocol got out of step with the server, as when
     # a shutting-down server's notice (57P01) reaches an idle pooled connection and the

@@ -27,6 +27,7 @@ change a column's type in place (``todo_core.migrations``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
@@ -41,6 +42,8 @@ from todo_core.urls import DatabaseURL
 
 __all__ = ["PostgresDatabase"]
 
+_log = logging.getLogger("todo_core.postgres")
+
 
 class _Connection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no types
     """An asyncpg connection with the statements it has described, by SQL text."""
@@ -51,11 +54,6 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no
         super().__init__(*args, **kwargs)
         self.statements: dict[str, asyncpg.prepared_stmt.PreparedStatement] = {}
         self.named = False  # whether its statements are named: set when it opens
-
-    async def is_direct(self, within: float) -> bool:
-        """Whether this is a connection to PostgreSQL itself, not to a pooler."""
-        backend = await self.fetchval("SELECT pg_backend_pid()", timeout=within)
-        return bool(backend == self.get_server_pid())
 
 
 # Raised when the connection, not the statement, failed: the server restarted or the
@@ -68,6 +66,11 @@ _CONNECTION_LOST: Final = (
     ConnectionError,
 )
 
+# The server does not have the named statement (26000), or has one of its name (42P05).
+_NAME_CLASH: Final = (
+    asyncpg.InvalidSQLStatementNameError,
+    asyncpg.DuplicatePreparedStatementError,
+)
 # The server's own answer to the statement, or its refusal to wait: the connection is
 # sound and what the server said stands.
 _ANSWERED: Final = (asyncpg.PostgresError, TimeoutError)
@@ -97,7 +100,7 @@ class PostgresDatabase:
             )
             try:
                 if options.prepared_statements is None:
-                    connection.named = await connection.is_direct(options.statement_timeout)
+                    connection.named = await _is_direct(connection, options.statement_timeout)
                 else:
                     connection.named = options.prepared_statements
             except BaseException:
@@ -174,6 +177,19 @@ class PostgresDatabase:
         deadline = time.monotonic() + self._statement_timeout
         try:
             return await self._execute(connection, sql, arguments, deadline)
+        except _NAME_CLASH:
+            # Named, yet the server connection does not have the statement, or has
+            # another of its name: something between us moves this connection between
+            # server connections after all. Nothing ran; from now on it names nothing.
+            if not connection.named or connection.is_in_transaction():
+                raise
+            _log.warning(
+                "a pooler moves this connection between server connections: "
+                "its statements are unnamed from now on"
+            )
+            connection.named = False
+            connection.statements.clear()
+            return await self._execute(connection, sql, arguments, deadline)
         except asyncpg.InvalidCachedStatementError:
             # A schema change altered a named statement's result, and the server refused
             # it before running it: describe it afresh and run it again, unless the
@@ -236,3 +252,12 @@ def _remaining(deadline: float) -> float:
     if remaining <= 0:
         raise TimeoutError
     return remaining
+
+
+async def _is_direct(connection: _Connection, within: float) -> bool:
+    """Whether ``connection`` reaches PostgreSQL itself, not a pooler (see the top)."""
+    try:
+        backend = await connection.fetchval("SELECT pg_backend_pid()", timeout=within)
+    except asyncpg.PostgresError:  # a server that is PostgreSQL-like only: play safe
+        return False
+    return bool(backend == connection.get_server_pid())

@@ -11,9 +11,10 @@ Where the time goes decides the shape (docs/performance.md measures each step):
 * **Writes** go through one connection on one thread, so they queue in order instead
   of contending for the file lock. Writes that queue up while one group is committing
   are committed together as the next group: one transaction, one fsync
-  (``synchronous=FULL``), each write in a savepoint of its own so that one write's
-  failure is its own. A write is acknowledged only after its group's COMMIT returns:
-  group commit saves fsyncs, never durability.
+  (``synchronous=FULL``). One write's failure is its own: a failed statement undoes
+  itself, and a write of several statements runs in a savepoint. A write is
+  acknowledged only after its group's COMMIT returns: group commit saves fsyncs, never
+  durability.
 
 A shared-cache memory database has table locks instead of WAL: there every statement
 goes through the writer's connection and thread.
@@ -23,18 +24,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from todo_core.engine import EngineOptions, translate_errors
+from todo_core.engine import EngineOptions, sqlite_code, translate_errors
+from todo_core.errors import StoreUnavailable
 from todo_core.statements import Statement, Statements
 from todo_core.urls import DatabaseURL
 
 __all__ = ["SqliteDatabase"]
 
+_log = logging.getLogger("todo_core.sqlite")
 _T = TypeVar("_T")
 Rows = list[Sequence[Any]]
 Job = Sequence[tuple[str, Sequence[Any]]]  # statements run together; the last one's rows count
@@ -86,6 +90,8 @@ class SqliteDatabase:
         self._lock_wait = options.statement_timeout
         self._queue: list[tuple[Job, asyncio.Future[Outcome]]] = []
         self._committing: asyncio.Task[None] | None = None
+        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, url: DatabaseURL, options: EngineOptions) -> SqliteDatabase:
@@ -116,6 +122,7 @@ class SqliteDatabase:
 
     async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> Rows:
         """Every row ``statement`` returns for ``values``."""
+        self._check_open()
         arguments = statement.arguments(values)
         if statement.writes:
             return await self._commit(((statement.sql, arguments),))
@@ -128,12 +135,17 @@ class SqliteDatabase:
 
     async def transaction(self, statements: Sequence[Statement], values: Mapping[str, Any]) -> Rows:
         """Run ``statements`` in one transaction; the rows the last one returns."""
+        self._check_open()
         return await self._commit(tuple((s.sql, s.arguments(values)) for s in statements))
 
     async def on_writer(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
         """``function(connection)`` on the writer's thread, between groups (tests)."""
         with translate_errors():
             return await self._writer.call(function, self._writer.connection)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
 
     async def _read(self, sql: str, arguments: Sequence[Any]) -> Rows:
         assert self._reader is not None
@@ -147,6 +159,7 @@ class SqliteDatabase:
                 if not _busy(error.__cause__) or time.monotonic() + pause > deadline:
                     raise
             await asyncio.sleep(pause)
+            self._check_open()
             pause = min(pause * 2, _LONGEST_BUSY_PAUSE)
 
     async def _commit(self, job: Job) -> Rows:
@@ -159,10 +172,13 @@ class SqliteDatabase:
         outcome = await future
         if isinstance(outcome, Exception):
             with translate_errors():
-                raise outcome
+                # One error object may be the outcome of a whole group: each raise
+                # starts its own traceback rather than growing the shared one.
+                raise outcome.with_traceback(None)
         return outcome
 
     async def _commit_groups(self) -> None:
+        group: list[tuple[Job, asyncio.Future[Outcome]]] = []
         try:
             while self._queue:
                 group = self._queue[:MAX_GROUP]
@@ -170,15 +186,34 @@ class SqliteDatabase:
                 jobs = [job for job, _ in group]
                 try:
                     outcomes = await self._writer.call(_run_group, self._writer.connection, jobs)
-                except Exception as error:  # the thread is gone: the store was closed
-                    outcomes = [error] * len(group)
+                except Exception:  # the thread is gone: told to its callers below
+                    _log.exception("the SQLite writer stopped")
+                    return
                 for (_, future), outcome in zip(group, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
         finally:
+            # Stopped early (cancelled, or the writer's thread gone): nobody may be left
+            # waiting. The group in flight may yet commit; its callers cannot be told.
+            for _, future in [*group, *self._queue]:
+                if not future.done():
+                    future.set_result(StoreUnavailable("the store's writer stopped"))
+            self._queue.clear()
             self._committing = None
 
     async def close(self) -> None:
+        """Wait for the queued writes, then close the connections.
+
+        Shielded: a caller that stops waiting does not stop the closing, nor the writes
+        queued before it. Once called, the store refuses new work; calling again waits
+        for the same closing.
+        """
+        if self._closing is None:
+            self._closed = True
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         if self._committing is not None:
             await self._committing
         if self._reader is not None:
@@ -189,7 +224,7 @@ class SqliteDatabase:
 
 
 def _busy(error: BaseException | None) -> bool:
-    return isinstance(error, sqlite3.Error) and error.sqlite_errorcode & 0xFF == _SQLITE_BUSY
+    return sqlite_code(error) == _SQLITE_BUSY
 
 
 def _fetch(connection: sqlite3.Connection | None, sql: str, arguments: Sequence[Any]) -> Rows:
@@ -208,6 +243,16 @@ def _run_group(connection: sqlite3.Connection | None, jobs: Sequence[Job]) -> li
     assert connection is not None
     if not jobs:
         return []
+    try:
+        return _run_jobs(connection, jobs)
+    except Exception as error:  # a bug of ours or sqlite3's: nothing of the group counts
+        with contextlib.suppress(sqlite3.Error):
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        return [error] * len(jobs)
+
+
+def _run_jobs(connection: sqlite3.Connection, jobs: Sequence[Job]) -> list[Outcome]:
     try:
         if connection.in_transaction:  # a ROLLBACK failed last time: nothing of it counts
             connection.execute("ROLLBACK")
@@ -259,11 +304,9 @@ def _run_job(connection: sqlite3.Connection, job: Job) -> Outcome:
 
 def _may_have_ended_transaction(outcome: Outcome) -> bool:
     """After these errors SQLite may have rolled back the whole transaction, or not:
-    its documentation asks for a ROLLBACK either way."""
-    return (
-        isinstance(outcome, sqlite3.Error)
-        and outcome.sqlite_errorcode & 0xFF in _TRANSACTION_ENDING_CODES
-    )
+    its documentation asks for a ROLLBACK either way. (sqlite3 raises MemoryError for
+    SQLITE_NOMEM.)"""
+    return isinstance(outcome, MemoryError) or sqlite_code(outcome) in _TRANSACTION_ENDING_CODES
 
 
 def _connect(url: DatabaseURL, busy_timeout: float) -> sqlite3.Connection:

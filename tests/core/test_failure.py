@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from tests.backends import open_backend, postgres_url
-from tests.helpers import SQL_BACKENDS, fresh_postgres_database
+from tests.helpers import SQL_BACKENDS, fresh_postgres_database, sqlite_threads_finished
 from tests.tcp_proxy import TcpProxy
 from todo_core import (
     PreconditionFailed,
@@ -44,17 +43,6 @@ def unused_port() -> int:
 async def open_and_ping(url: str, **options: object) -> None:
     async with open_store(url, **options) as store:  # type: ignore[arg-type]
         await store.ping()
-
-
-async def sqlite_threads_finished() -> None:
-    """Wait for the SQLite store's worker threads to end: a store that failed to open
-    leaves none behind (nor would a thread outlive the test's event loop)."""
-    for _ in range(500):
-        names = [thread.name for thread in threading.enumerate()]
-        if not any(name.startswith("todo-sqlite") for name in names):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("SQLite worker threads did not stop")
 
 
 @pytest.fixture(name="silent_port")
@@ -332,6 +320,15 @@ class TestTranslateErrors:
         result = translated(dbapi_error(_DriverError("22021")))
         assert "secret" not in str(result)
         assert "22021" in str(result)
+
+    def test_sqlite_errors_without_a_code_are_store_errors(self) -> None:
+        """Errors that Python's sqlite3 raises itself carry no SQLite result code (a
+        closed connection, a value it cannot bind): StoreError all the same."""
+        error = sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        assert not hasattr(error, "sqlite_errorcode")
+        result = translated(error)
+        assert type(result) is StoreError
+        assert "closed database" not in str(result)
 
     @pytest.mark.parametrize("code", [5, 6, 517, 261, 14, 10])
     @pytest.mark.parametrize("wrapped", [False, True])

@@ -19,19 +19,43 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import sqlite_threads_finished
 from todo_core import StoreError, StoreUnavailable, TaskCreate, TaskNotFound, open_store
 from todo_core.sql import SqlTaskStore
 from todo_core.sqlite import SqliteDatabase
 
 ALICE = "alice"
 # Triggers that make chosen inserts fail: ABORT undoes the one statement, ROLLBACK the
-# whole transaction (as a full disk or an I/O error may).
+# whole transaction; 'interrupt' is SQLITE_INTERRUPT, one of the errors after which
+# SQLite may or may not have rolled back the transaction (as after a full disk).
 FAILING_TITLES = """
 CREATE TRIGGER fail_abort BEFORE INSERT ON tasks WHEN NEW.title = 'abort'
 BEGIN SELECT RAISE(ABORT, 'refused'); END;
 CREATE TRIGGER fail_rollback BEFORE INSERT ON tasks WHEN NEW.title = 'rollback'
 BEGIN SELECT RAISE(ROLLBACK, 'refused'); END;
+CREATE TRIGGER fail_interrupt BEFORE INSERT ON tasks WHEN NEW.title = 'interrupt'
+BEGIN SELECT arm_interrupt(); END;
 """
+
+
+def install_failures(connection: sqlite3.Connection) -> None:
+    """FAILING_TITLES on the writer's connection, with what 'interrupt' calls: the
+    progress handler interrupts the statement that armed it."""
+    armed: list[bool] = []
+
+    def arm() -> int:
+        armed.append(True)
+        return 0
+
+    def interrupt() -> int:
+        if armed:
+            armed.clear()
+            return 1
+        return 0
+
+    connection.create_function("arm_interrupt", 0, arm)
+    connection.set_progress_handler(interrupt, 1)
+    connection.executescript(FAILING_TITLES)
 
 
 def database(store: object) -> SqliteDatabase:
@@ -56,7 +80,7 @@ def _path(tmp_path: Path) -> Path:
 async def _store(path: Path) -> AsyncIterator[SqlTaskStore]:
     async with open_store(f"sqlite:///{path}", create_schema=True) as store:
         assert isinstance(store, SqlTaskStore)
-        await database(store).on_writer(lambda connection: connection.executescript(FAILING_TITLES))
+        await database(store).on_writer(install_failures)
         yield store
 
 
@@ -122,7 +146,9 @@ class TestGroupCommit:
     )
     @given(
         titles=st.lists(
-            st.sampled_from(["fine", "fine", "fine", "abort", "rollback"]), min_size=1, max_size=30
+            st.sampled_from(["fine", "fine", "fine", "abort", "rollback", "interrupt"]),
+            min_size=1,
+            max_size=30,
         )
     )
     async def test_acknowledged_means_committed(self, tmp_path: Path, titles: list[str]) -> None:
@@ -132,9 +158,7 @@ class TestGroupCommit:
         path = Path(tempfile.mkdtemp(dir=tmp_path)) / "tasks.db"
         async with open_store(f"sqlite:///{path}", create_schema=True) as store:
             assert isinstance(store, SqlTaskStore)
-            await database(store).on_writer(
-                lambda connection: connection.executescript(FAILING_TITLES)
-            )
+            await database(store).on_writer(install_failures)
             numbered = [
                 f"{title} {n}" if title == "fine" else title for n, title in enumerate(titles)
             ]
@@ -150,6 +174,37 @@ class TestGroupCommit:
                 assert not isinstance(created[-1], BaseException)
             # The writer is usable afterwards.
             await store.create(ALICE, TaskCreate(title="after"))
+
+    async def test_a_full_disk_loses_nothing_acknowledged(
+        self, store: SqlTaskStore, path: Path
+    ) -> None:
+        """With the file unable to grow (SQLITE_FULL, as on a full disk), the writes
+        that need room fail with StoreUnavailable, every acknowledged one is committed,
+        and writing resumes once there is room again."""
+
+        def cap(connection: sqlite3.Connection) -> None:
+            ((pages,),) = connection.execute("PRAGMA page_count").fetchall()
+            connection.execute(f"PRAGMA max_page_count = {pages}")
+
+        await database(store).on_writer(cap)
+        titles = [f"task {n}" for n in range(40)]
+        created = await asyncio.gather(
+            *(
+                store.create(ALICE, TaskCreate(title=title, description="x" * 1000))
+                for title in titles
+            ),
+            return_exceptions=True,
+        )
+        refused = [c for c in created if isinstance(c, BaseException)]
+        assert refused, "the file could not grow"
+        assert all(isinstance(c, StoreUnavailable) for c in refused)
+        acknowledged = [t for t, c in zip(titles, created, strict=True) if c not in refused]
+        assert stored_titles(path) == sorted(acknowledged)
+        await database(store).on_writer(
+            lambda connection: connection.execute("PRAGMA max_page_count = 1073741823")
+        )
+        await store.create(ALICE, TaskCreate(title="room again"))
+        assert len(stored_titles(path)) == len(acknowledged) + 1
 
     async def test_a_cancelled_caller_leaves_its_write_whole(
         self, store: SqlTaskStore, path: Path
@@ -179,6 +234,38 @@ class TestGroupCommit:
             await asyncio.sleep(0)
         assert len(await asyncio.gather(*writes)) == 10
         assert len(stored_titles(path)) == 10
+
+
+class TestClose:
+    async def test_close_waits_for_queued_writes_even_when_cancelled(self, path: Path) -> None:
+        """A caller that stops waiting for close() (a shutdown timeout) stops neither
+        the closing nor the writes queued before it: every write is answered, every
+        acknowledged one is committed, and the connections are closed all the same."""
+        async with open_store(f"sqlite:///{path}", create_schema=True) as store:
+            sqlite = database(store)
+            writes = [
+                asyncio.create_task(store.create(ALICE, TaskCreate(title=f"task {n}")))
+                for n in range(30)
+            ]
+            await asyncio.sleep(0)
+            closing = asyncio.create_task(sqlite.close())
+            await asyncio.sleep(0)
+            closing.cancel()
+            outcomes = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 5)
+            await asyncio.wait_for(sqlite.close(), 5)  # the same closing, awaited
+        acknowledged = [o.title for o in outcomes if not isinstance(o, BaseException)]
+        assert len(acknowledged) == 30
+        assert stored_titles(path) == sorted(acknowledged)
+        await sqlite_threads_finished()
+
+    async def test_a_closed_store_refuses_work(self, path: Path) -> None:
+        async with open_store(f"sqlite:///{path}", create_schema=True) as store:
+            task = await store.create(ALICE, TaskCreate(title="t"))
+        with pytest.raises(StoreUnavailable):
+            await store.create(ALICE, TaskCreate(title="late"))
+        with pytest.raises(StoreUnavailable):
+            await store.get(ALICE, task.id)
+        assert stored_titles(path) == ["t"]
 
 
 class RefusedFor:

@@ -76,8 +76,9 @@ async def test_a_statement_is_described_once_per_connection(
 
 @pytest.mark.parametrize("prepared", MODES)
 async def test_named_statements_only_when_asked(database: str, prepared: bool) -> None:
-    """By default the server's session holds no prepared statement, so a pooler that
-    hands the next transaction another server connection loses nothing."""
+    """With prepared_statements=False the server's session holds no prepared statement,
+    so a pooler that hands the next transaction another server connection loses
+    nothing; with True it holds the store's statements."""
     async with open_store(
         database, pool_size=1, max_overflow=0, prepared_statements=prepared
     ) as store:
@@ -177,6 +178,42 @@ async def test_a_column_type_change_under_described_statements(
         task = await store.patch("alice", task.id, TaskPatch(title="again"))
         assert await store.get("alice", task.id) == task
         assert (task.title, task.version) == ("again", 4)
+
+
+@pytest.mark.parametrize("operation", ["read", "write"])
+async def test_named_statements_the_server_lost_turn_the_connection_unnamed(
+    database: str, operation: str
+) -> None:
+    """Should a connection that proved direct find its named statements missing on the
+    server (what a pooler that relayed PostgreSQL's cancel keys would cause; here
+    ``DEALLOCATE ALL``), nothing has run: the call succeeds once, unnamed, and the
+    connection names nothing from then on."""
+    async with open_store(database, pool_size=1, max_overflow=0) as store:
+        assert isinstance(store, SqlTaskStore)
+        assert isinstance(store.database, PostgresDatabase)
+        task = await store.create("alice", TaskCreate(title="kept"))
+        task = await store.patch("alice", task.id, TaskPatch(completed=True))
+        assert await store.get("alice", task.id) == task
+        pool = store.database.pool
+        connection = await pool.acquire()
+        try:
+            assert connection.named
+            await connection.execute("DEALLOCATE ALL")
+        finally:
+            pool.release(connection)
+        if operation == "read":
+            assert await store.get("alice", task.id) == task
+        else:
+            task = await store.patch("alice", task.id, TaskPatch(completed=False))
+            assert task.version == 3, "applied once"
+            assert await store.get("alice", task.id) == task
+        connection = await pool.acquire()
+        try:
+            assert not connection.named
+            named = await connection.fetchval("SELECT count(*) FROM pg_prepared_statements")
+        finally:
+            pool.release(connection)
+    assert named == 0
 
 
 async def test_a_connection_keeps_a_bounded_number_of_statements(database: str) -> None:
