@@ -57,18 +57,29 @@ _LONGEST_BUSY_PAUSE = 0.05
 class _Worker:
     """One connection, used only on one thread of its own."""
 
-    def __init__(self, name: str) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"todo-sqlite-{name}")
-        self.connection: sqlite3.Connection | None = None
+    def __init__(self, pool: ThreadPoolExecutor, connection: sqlite3.Connection) -> None:
+        self._pool = pool
+        self._connection = connection
+
+    @classmethod
+    async def open(cls, name: str, url: DatabaseURL, busy_timeout: float) -> _Worker:
+        pool = ThreadPoolExecutor(1, thread_name_prefix=f"todo-sqlite-{name}")
+        try:
+            loop = asyncio.get_running_loop()
+            connection = await loop.run_in_executor(pool, _connect, url, busy_timeout)
+        except BaseException:
+            pool.shutdown(wait=False)
+            raise
+        return cls(pool, connection)
 
     async def call(self, function: Callable[..., _T], *arguments: Any) -> _T:
+        """``function(connection, *arguments)`` on this worker's thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, function, *arguments)
+        return await loop.run_in_executor(self._pool, function, self._connection, *arguments)
 
     async def close(self) -> None:
         try:
-            if self.connection is not None:
-                await self.call(self.connection.close)
+            await self.call(sqlite3.Connection.close)
         finally:
             self._pool.shutdown(wait=False)
 
@@ -90,28 +101,27 @@ class SqliteDatabase:
         self._lock_wait = options.statement_timeout
         self._queue: list[tuple[Job, asyncio.Future[Outcome]]] = []
         self._committing: asyncio.Task[None] | None = None
-        self._closed = False
         self._closing: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, url: DatabaseURL, options: EngineOptions) -> SqliteDatabase:
         """Connections to the database file (or shared memory) ``url`` names."""
-        workers = [_Worker("writer")]
+        workers: list[_Worker] = []
         reader = None
         try:
             with translate_errors():
-                writer = workers[0]
-                writer.connection = await writer.call(_connect, url, options.statement_timeout)
-                await writer.call(_prepare_writer, writer.connection)
+                workers.append(
+                    writer := await _Worker.open("writer", url, options.statement_timeout)
+                )
+                await writer.call(_prepare_writer)
                 if url.in_memory:
                     searcher = writer
                 else:
-                    workers.append(searcher := _Worker("searcher"))
-                    searcher.connection = await searcher.call(
-                        _connect, url, options.statement_timeout
+                    workers.append(
+                        searcher := await _Worker.open("searcher", url, options.statement_timeout)
                     )
                     # No busy handler: it would sleep on the event loop (see the docstring).
-                    reader = await writer.call(_connect, url, 0)
+                    reader = await asyncio.to_thread(_connect, url, 0)
         except BaseException:
             if reader is not None:
                 reader.close()
@@ -128,9 +138,7 @@ class SqliteDatabase:
             return await self._commit(((statement.sql, arguments),))
         if self._reader is None or statement.sql in self.statements.searches:
             with translate_errors():
-                return await self._searcher.call(
-                    _fetch, self._searcher.connection, statement.sql, arguments
-                )
+                return await self._searcher.call(_fetch, statement.sql, arguments)
         return await self._read(statement.sql, arguments)
 
     async def transaction(self, statements: Sequence[Statement], values: Mapping[str, Any]) -> Rows:
@@ -141,10 +149,10 @@ class SqliteDatabase:
     async def on_writer(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
         """``function(connection)`` on the writer's thread, between groups (tests)."""
         with translate_errors():
-            return await self._writer.call(function, self._writer.connection)
+            return await self._writer.call(function)
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._closing is not None:
             raise StoreUnavailable("the store is closed")
 
     async def _read(self, sql: str, arguments: Sequence[Any]) -> Rows:
@@ -185,7 +193,7 @@ class SqliteDatabase:
                 del self._queue[:MAX_GROUP]
                 jobs = [job for job, _ in group]
                 try:
-                    outcomes = await self._writer.call(_run_group, self._writer.connection, jobs)
+                    outcomes = await self._writer.call(_run_group, jobs)
                 except Exception:  # the thread is gone: told to its callers below
                     _log.exception("the SQLite writer stopped")
                     return
@@ -209,7 +217,6 @@ class SqliteDatabase:
         for the same closing.
         """
         if self._closing is None:
-            self._closed = True
             self._closing = asyncio.ensure_future(self._close())
         await asyncio.shield(self._closing)
 
@@ -227,12 +234,11 @@ def _busy(error: BaseException | None) -> bool:
     return sqlite_code(error) == _SQLITE_BUSY
 
 
-def _fetch(connection: sqlite3.Connection | None, sql: str, arguments: Sequence[Any]) -> Rows:
-    assert connection is not None
+def _fetch(connection: sqlite3.Connection, sql: str, arguments: Sequence[Any]) -> Rows:
     return connection.execute(sql, arguments).fetchall()
 
 
-def _run_group(connection: sqlite3.Connection | None, jobs: Sequence[Job]) -> list[Outcome]:
+def _run_group(connection: sqlite3.Connection, jobs: Sequence[Job]) -> list[Outcome]:
     """Commit ``jobs`` in one transaction: what each one returned, or its error.
 
     Runs on the writer's thread. A job that fails leaves no trace and the others go
@@ -240,7 +246,6 @@ def _run_group(connection: sqlite3.Connection | None, jobs: Sequence[Job]) -> li
     wait) fails every job before it too, none of them acknowledged, and the jobs after
     it run as a group of their own.
     """
-    assert connection is not None
     if not jobs:
         return []
     try:

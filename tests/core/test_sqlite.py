@@ -90,10 +90,12 @@ def stored_titles(path: Path) -> list[str]:
         return sorted(title for (title,) in other.execute("SELECT title FROM tasks"))
 
 
-async def create_all(store: SqlTaskStore, titles: list[str]) -> list[object]:
+async def create_all(
+    store: SqlTaskStore, titles: list[str], description: str | None = None
+) -> list[object]:
     """Create a task per title, all at once: each one's task, or its error."""
     return await asyncio.gather(
-        *(store.create(ALICE, TaskCreate(title=title)) for title in titles),
+        *(store.create(ALICE, TaskCreate(title=t, description=description)) for t in titles),
         return_exceptions=True,
     )
 
@@ -188,13 +190,7 @@ class TestGroupCommit:
 
         await database(store).on_writer(cap)
         titles = [f"task {n}" for n in range(40)]
-        created = await asyncio.gather(
-            *(
-                store.create(ALICE, TaskCreate(title=title, description="x" * 1000))
-                for title in titles
-            ),
-            return_exceptions=True,
-        )
+        created = await create_all(store, titles, description="x" * 1000)
         refused = [c for c in created if isinstance(c, BaseException)]
         assert refused, "the file could not grow"
         assert all(isinstance(c, StoreUnavailable) for c in refused)
