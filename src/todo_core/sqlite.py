@@ -18,6 +18,13 @@ Where the time goes decides the shape (docs/performance.md measures each step):
 
 A shared-cache memory database has table locks instead of WAL: there every statement
 goes through the writer's connection and thread.
+
+A file deleted or replaced under a running store (by an operator, a clean-up job, a
+restore) would go on taking writes into a file that no one can open again: they would
+be acknowledged, then lost on the next start. So the store remembers which file it
+opened and checks before every statement, and again before it acknowledges a group,
+that the path still names it: if not, ``StoreUnavailable``, and nothing is
+acknowledged.
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from todo_core.engine import EngineOptions, sqlite_code, translate_errors
 from todo_core.errors import StoreUnavailable
@@ -84,6 +93,42 @@ class _Worker:
             self._pool.shutdown(wait=False)
 
 
+class _DatabaseFile:
+    """The file a store opened, to notice when its path no longer names it."""
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self._path = _file_path(url)
+        self._identity = self._current()
+
+    def _current(self) -> tuple[int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            found = os.stat(self._path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def check(self) -> None:
+        """Raise ``StoreUnavailable`` if the file was deleted or replaced since opening."""
+        if self._path is not None and self._current() != self._identity:
+            raise StoreUnavailable(
+                f"the database file {self._path} was deleted or replaced while in use"
+            )
+
+
+def _file_path(url: DatabaseURL) -> str | None:
+    """The file behind ``url``; None for a database in memory."""
+    if url.in_memory:
+        return None
+    if not url.uri:
+        return url.path
+    parts = urlsplit(url.path)
+    if dict(parse_qsl(parts.query)).get("mode") == "memory":
+        return None
+    return unquote(parts.path)
+
+
 class SqliteDatabase:
     """A writer (committing in groups), a reader on the loop, a searcher on a thread."""
 
@@ -93,8 +138,10 @@ class SqliteDatabase:
         reader: sqlite3.Connection | None,
         searcher: _Worker,
         options: EngineOptions,
+        file: _DatabaseFile,
     ) -> None:
         self.statements = Statements("sqlite")
+        self._file = file
         self._writer = writer
         self._reader = reader
         self._searcher = searcher
@@ -113,7 +160,8 @@ class SqliteDatabase:
                 workers.append(
                     writer := await _Worker.open("writer", url, options.statement_timeout)
                 )
-                await writer.call(_prepare_writer)
+                await writer.call(_prepare_writer)  # the file exists from here on
+                file = _DatabaseFile(url)
                 if url.in_memory:
                     searcher = writer
                 else:
@@ -128,7 +176,7 @@ class SqliteDatabase:
             for worker in workers:
                 await worker.close()
             raise
-        return cls(writer, reader, searcher, options)
+        return cls(writer, reader, searcher, options, file)
 
     async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> Rows:
         """Every row ``statement`` returns for ``values``."""
@@ -154,6 +202,7 @@ class SqliteDatabase:
     def _check_open(self) -> None:
         if self._closing is not None:
             raise StoreUnavailable("the store is closed")
+        self._file.check()
 
     async def _read(self, sql: str, arguments: Sequence[Any]) -> Rows:
         assert self._reader is not None
@@ -197,6 +246,10 @@ class SqliteDatabase:
                 except Exception:  # the thread is gone: told to its callers below
                     _log.exception("the SQLite writer stopped")
                     return
+                try:
+                    self._file.check()  # committed to a file that still counts?
+                except StoreUnavailable as gone:
+                    outcomes = [gone] * len(group)
                 for (_, future), outcome in zip(group, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)

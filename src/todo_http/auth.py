@@ -33,6 +33,7 @@ from todo_http.envelope import Handler
 from todo_http.errors import Forbidden, Unauthorized
 from todo_http.jwks import Clock, HttpSource, KeySet, file_source, parse_key_set
 from todo_http.keys import REQUEST_ID
+from todo_http.logs import loggable
 from todo_http.settings import JwtSettings
 
 __all__ = [
@@ -265,7 +266,8 @@ def auth_middleware(authenticator: Authenticator) -> Middleware:
                 user = await authenticator(request)
             except Unauthorized as refusal:
                 reason = refusal.reason or "no reason given"
-                log.info("401: %s [request %s]", reason, request.get(REQUEST_ID, "-"))
+                # The reason may quote the token (a crit header's members): the client's text.
+                log.info("401: %s [request %s]", loggable(reason), request.get(REQUEST_ID, "-"))
                 raise
             # match_info holds the path's user_id percent-decoded, as the store sees it.
             if user != match["user_id"]:

@@ -165,6 +165,22 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "balancer's idle timeout (default %(default)g)",
     )
     serve_command.add_argument(
+        "--body-timeout",
+        type=_timeout,
+        metavar="SECONDS",
+        help="answer 408 and close the connection when a request's body has not fully "
+        "arrived this long after its headers (env TODO_BODY_TIMEOUT; default "
+        f"{Settings().body_timeout:g})",
+    )
+    serve_command.add_argument(
+        "--max-connections",
+        type=_count(1),
+        default=ServeOptions().max_connections,
+        metavar="N",
+        help="open connections per process; at the limit the longest idle one is closed "
+        "for a new one (default %(default)s, lowered to what the open-file limit allows)",
+    )
+    serve_command.add_argument(
         "--pool-size",
         type=_count(1),
         metavar="N",
@@ -229,6 +245,20 @@ def _environment_seconds(environ: Mapping[str, str], name: str, default: float) 
         raise StartupError(f"{name}: {error}") from None
 
 
+def _body_timeout(environ: Mapping[str, str]) -> float:
+    seconds = _environment_seconds(environ, "TODO_BODY_TIMEOUT", Settings().body_timeout)
+    if seconds == 0:
+        raise StartupError("TODO_BODY_TIMEOUT: must be more than 0 seconds")
+    return seconds
+
+
+def _timeout(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
 def _auth_mode(given: AuthMode | None, environ: Mapping[str, str]) -> AuthMode:
     chosen = given or environ.get("TODO_AUTH") or "none"
     for mode in _AUTH_MODES:
@@ -275,6 +305,7 @@ def environment_settings(
     cors_origins: list[str] | None = None,
     store_options: Mapping[str, object] | None = None,
     auth: AuthMode | None = None,
+    body_timeout: float | None = None,
 ) -> Settings:
     """``Settings`` from ``DATABASE_URL``, ``TODO_SECRET``, ``TODO_CORS_ORIGINS``,
     ``TODO_PURGE_INTERVAL``, ``TODO_AUTH`` and, for ``--auth jwt``, the ``TODO_JWT_*`` and
@@ -297,6 +328,7 @@ def environment_settings(
         purge_interval=_environment_seconds(
             environ, "TODO_PURGE_INTERVAL", Settings().purge_interval
         ),
+        body_timeout=body_timeout or _body_timeout(environ),
     )
     _check_auth(settings, environ)
     return settings
@@ -346,6 +378,7 @@ def serve_configuration(
         cors_origins=arguments.cors_origins,
         store_options=store_options,
         auth=arguments.auth,
+        body_timeout=arguments.body_timeout,
     )
     options = ServeOptions(
         host=arguments.host,
@@ -353,6 +386,7 @@ def serve_configuration(
         workers=arguments.workers,
         shutdown_timeout=arguments.shutdown_timeout,
         keepalive_timeout=arguments.keepalive_timeout,
+        max_connections=arguments.max_connections,
         log_format=arguments.log_format,
     )
     return settings, options

@@ -17,7 +17,9 @@ from todo_core import Task, TaskStore
 
 __all__ = ["etag", "expected_version", "not_modified"]
 
-_ENTITY_TAG: Final = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+# One member of an entity-tag list, matched only where the scan stands: anchored, with
+# no part that can match the same text two ways, so a scan is linear in the header.
+_MEMBER: Final = re.compile(r'[ \t]*(W/)?"([^"]*)"[ \t]*')
 _OUR_TAG: Final = re.compile(r"v([1-9][0-9]{0,9})")
 _MAX_VERSION: Final = 2**31 - 1  # the column is a 32-bit integer
 # No task is ever at version 0: a write expecting it fails with 412 if the task exists.
@@ -29,9 +31,30 @@ def etag(task: Task) -> str:
     return f'"v{task.version}"'
 
 
+def _header(request: web.Request, name: str) -> str | None:
+    """Every line of header ``name`` as one list (RFC 9110 section 5.3), None if absent."""
+    lines = request.headers.getall(name, ())
+    return ", ".join(lines) if lines else None
+
+
 def _tags(header: str) -> list[tuple[bool, str]]:
-    """``(weak, opaque)`` pairs of an entity-tag list; unparseable input yields none."""
-    return [(bool(weak), opaque) for weak, opaque in _ENTITY_TAG.findall(header)]
+    """``(weak, opaque)`` pairs of an entity-tag list; a list with any member that is not
+    an entity tag matches nothing, so it yields none. Empty members are allowed."""
+    tags: list[tuple[bool, str]] = []
+    position, end = 0, len(header)
+    while position < end:
+        member = _MEMBER.match(header, position)
+        if member is not None:
+            tags.append((member.group(1) is not None, member.group(2)))
+            position = member.end()
+        else:  # an empty member: only blanks before the comma
+            while position < end and header[position] in " \t":
+                position += 1
+        if position < end:
+            if header[position] != ",":
+                return []
+            position += 1
+    return tags
 
 
 def _version(opaque: str) -> int | None:
@@ -50,7 +73,7 @@ async def expected_version(
     None when there is no condition (or ``*``: the write then needs only an existing
     task). Weak tags never match (strong comparison).
     """
-    header = request.headers.get(hdrs.IF_MATCH)
+    header = _header(request, hdrs.IF_MATCH)
     if header is None or header.strip() == "*":
         return None
     versions = {
@@ -68,7 +91,7 @@ async def expected_version(
 
 def not_modified(request: web.Request, task: Task) -> bool:
     """Whether ``If-None-Match`` matches ``task`` (weak comparison; ``*`` matches any)."""
-    header = request.headers.get(hdrs.IF_NONE_MATCH)
+    header = _header(request, hdrs.IF_NONE_MATCH)
     if header is None:
         return False
     if header.strip() == "*":

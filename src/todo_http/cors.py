@@ -46,7 +46,11 @@ def cors_middleware(origins: Iterable[str]) -> Middleware | None:
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get(hdrs.ORIGIN)
         if origin not in allowed:
-            return await handler(request)
+            answer = await envelope_middleware(request, handler)
+            # The answer depends on Origin even here: a shared cache must not hand this
+            # one, without Access-Control-Allow-Origin, to an allowed origin's request.
+            answer.headers.add(hdrs.VARY, hdrs.ORIGIN)
+            return answer
         methods = _allowed_methods(request)
         if (
             request.method == hdrs.METH_OPTIONS

@@ -1,4 +1,4 @@
-"""The JSON envelope: success bodies, error bodies, and the one table that maps errors.
+"""The JSON envelope: success bodies, and error bodies answered from ``answers.py``.
 
 Every response with a body leaves through here, so the contract's shape, status codes
 and ``X-Request-ID`` are decided in one place and a stack trace, SQL or driver message
@@ -13,103 +13,43 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 from uuid import UUID
 
 import orjson
 from aiohttp import hdrs, web
 
-from todo_core import (
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    InvalidCursor,
-    PreconditionFailed,
-    StoreError,
-    StoreUnavailable,
-    Task,
-    TaskNotFound,
-    TodoError,
-)
+from todo_core import InvalidCursor, Task
 from todo_core.timestamps import rfc3339
+from todo_http.answers import ErrorAnswer, answer_for, code_of_status
 from todo_http.errors import (
     AuthUnavailable,
     FieldProblem,
-    Forbidden,
     InvalidInput,
-    InvalidJson,
-    NotFound,
+    MalformedRequest,
     PayloadTooLarge,
+    RequestTimeout,
     Unauthorized,
-    UnsupportedMediaType,
 )
-from todo_http.keys import REQUEST_ID
+from todo_http.keys import CLOSE_AFTER_ANSWER, REQUEST_ID
+from todo_http.logs import loggable
 
-__all__ = ["envelope_middleware", "error_response", "success", "task_data"]
+__all__ = [
+    "answer_error",
+    "envelope_middleware",
+    "error_response",
+    "new_request_id",
+    "success",
+    "task_data",
+]
 
 log = logging.getLogger("todo_http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# The contract's status table: error.code for each status the API answers with.
-_CODES: Final[dict[int, str]] = {
-    400: "INVALID_JSON",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    412: "PRECONDITION_FAILED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "VALIDATION_ERROR",
-    500: "INTERNAL_ERROR",
-    503: "SERVICE_UNAVAILABLE",
-}
-
-
-# Retry-After of a 503: the database or the key provider is away, for seconds at least.
-_RETRY_AFTER_SECONDS: Final = "2"
-
-
-class _Answer(NamedTuple):
-    status: int
-    message: str | None = None  # None: the error's own, which request errors write for clients
-    code: str | None = None  # None: the status's code from _CODES
-    retry_after: str | None = None  # seconds, for answers that a retry will change
-
-
-# Each error of the TodoError tree, with the status and client-facing message it gets.
-_ANSWERS: Final[dict[type[TodoError], _Answer]] = {
-    Unauthorized: _Answer(401),
-    Forbidden: _Answer(403),
-    AuthUnavailable: _Answer(
-        503, "Tokens cannot be verified right now; retry shortly", retry_after=_RETRY_AFTER_SECONDS
-    ),
-    NotFound: _Answer(404),
-    TaskNotFound: _Answer(404, "Task not found"),
-    PayloadTooLarge: _Answer(413),
-    UnsupportedMediaType: _Answer(415),
-    InvalidJson: _Answer(400),
-    InvalidInput: _Answer(422),
-    InvalidCursor: _Answer(422, "Request validation failed"),
-    IdempotencyKeyReused: _Answer(
-        422,
-        "This Idempotency-Key was used with a different request body",
-        "IDEMPOTENCY_KEY_REUSED",
-    ),
-    # The create that holds the key takes milliseconds, not seconds.
-    IdempotencyKeyInUse: _Answer(
-        409,
-        "A request with this Idempotency-Key is still being processed; retry shortly",
-        retry_after="1",
-    ),
-    PreconditionFailed: _Answer(412, "The task has changed since the ETag given in If-Match"),
-    StoreUnavailable: _Answer(
-        503, "The database is unavailable; retry shortly", retry_after=_RETRY_AFTER_SECONDS
-    ),
-    StoreError: _Answer(500, "Internal server error"),
-    TodoError: _Answer(500, "Internal server error"),
-}
+_REQUEST_ID_HEADER: Final = "X-Request-ID"
+# Answers after which the connection is closed rather than its body drained.
+_CLOSING: Final = (MalformedRequest, RequestTimeout, PayloadTooLarge)
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 # Laid out like a UUID: the mask clears the version nibble and the variant's two top
 # bits, which the other constant sets to version 4, variant RFC 4122.
@@ -178,36 +118,68 @@ def error_response(
     code: str | None = None,
 ) -> web.Response:
     """``{"success": false, "error": {"code", "message", "details"}}``."""
-    code = code or _CODES.get(status) or HTTPStatus(status).name
+    code = code or code_of_status(status) or HTTPStatus(status).name
     error = {"code": code, "message": message, "details": details or []}
     return _json({"success": False, "error": error}, status, headers)
 
 
-def _answer(error: TodoError, request: web.Request, request_id: str) -> web.Response:
-    status, message, code, retry_after = next(
-        _ANSWERS[kind] for kind in type(error).__mro__ if kind in _ANSWERS
-    )
-    details = error.details if isinstance(error, InvalidInput) else None
-    if isinstance(error, InvalidCursor):
-        details = [{"field": "cursor", "message": str(error)}]
-    headers: dict[str, str] | None = (
-        None if retry_after is None else {hdrs.RETRY_AFTER: retry_after}
-    )
-    if status == 503:
-        cause = "token keys" if isinstance(error, AuthUnavailable) else "database"
-        log.warning("%s unavailable: %s [request %s]", cause, error, request_id)
-    elif isinstance(error, Unauthorized):
-        headers = {hdrs.WWW_AUTHENTICATE: error.challenge}
-    elif status == 500:
+def answer_error(error: Exception, request: web.BaseRequest, request_id: str) -> web.Response:
+    """The envelope answering ``error``, from the table in ``answers.py``, with the
+    request id; logged when the server, not the client, is at fault, or when the client
+    broke the request off."""
+    response = _error_answer(error, request, request_id)
+    response.headers[_REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def _error_answer(error: Exception, request: web.BaseRequest, request_id: str) -> web.Response:
+    if isinstance(error, web.HTTPException) and error.status < 400:  # a redirect, say
+        return web.Response(status=error.status, headers=error.headers)
+    answer = answer_for(error)
+    if answer is None and isinstance(error, web.HTTPException):  # one the table leaves out
+        code = code_of_status(error.status) or HTTPStatus(error.status).name
+        answer = ErrorAnswer(code, error.status, error.reason, None)
+    if answer is None or answer.status == 500:
         log.error(
             "%s %s failed [request %s]",
             request.method,
-            request.path,
+            loggable(request.path),
             request_id,
             exc_info=error,
         )
-        return error_response(status, _internal_error_message(request_id))
-    return error_response(status, message or str(error), details, headers, code=code)
+        return error_response(500, _internal_error_message(request_id))
+    headers: dict[str, str] = {}
+    if answer.retry_after is not None:
+        headers[hdrs.RETRY_AFTER] = str(answer.retry_after)
+    if isinstance(error, web.HTTPException) and hdrs.ALLOW in error.headers:
+        headers[hdrs.ALLOW] = error.headers[hdrs.ALLOW]
+    details = error.details if isinstance(error, InvalidInput) else None
+    if isinstance(error, InvalidCursor):
+        details = [{"field": "cursor", "message": str(error)}]
+    if answer.status == 503:
+        cause = "token keys" if isinstance(error, AuthUnavailable) else "database"
+        log.warning("%s unavailable: %s [request %s]", cause, error, request_id)
+    elif isinstance(error, Unauthorized):
+        headers[hdrs.WWW_AUTHENTICATE] = error.challenge
+    elif isinstance(error, MalformedRequest | RequestTimeout):
+        # The client's doing, not the server's: no ERROR. The text may quote the
+        # client's bytes, so it is made safe for a log line.
+        log.info(
+            "%s %s: %s [request %s]",
+            request.method,
+            loggable(request.path),
+            loggable(str(error)),
+            request_id,
+        )
+    response = error_response(
+        answer.status, answer.message, details, headers or None, code=answer.code
+    )
+    if isinstance(error, _CLOSING) or request.content.exception():
+        # What is left of the body cannot be told from a next request, cannot be read,
+        # or (a body over the limit, inflated or not) is not worth reading.
+        response.force_close()
+        request[CLOSE_AFTER_ANSWER] = True
+    return response
 
 
 def _internal_error_message(request_id: str) -> str:
@@ -216,9 +188,14 @@ def _internal_error_message(request_id: str) -> str:
 
 
 def _request_id(request: web.Request) -> str:
-    given = request.headers.get("X-Request-ID")
+    given = request.headers.get(_REQUEST_ID_HEADER)
     if given is not None and _REQUEST_ID.fullmatch(given):
         return given
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A fresh request id, for a request that did not bring a sane one."""
     # What uuid4().hex looks like, at a fraction of its cost: 128 random bits with the
     # version (4) and variant bits of a random UUID set. They come from the process's
     # seeded generator rather than a system call per request: an id names a request for
@@ -233,14 +210,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
-    except web.HTTPException as exc:  # aiohttp's own: unknown route, wrong method, ...
-        allow = exc.headers.get(hdrs.ALLOW)
-        headers: dict[str, str] | None = {hdrs.ALLOW: allow} if allow is not None else None
-        response = error_response(exc.status, exc.reason, headers=headers)
-    except TodoError as error:
-        response = _answer(error, request, request_id)
-    except Exception:
-        log.exception("%s %s failed [request %s]", request.method, request.path, request_id)
-        response = error_response(500, _internal_error_message(request_id))
-    response.headers["X-Request-ID"] = request_id
+    except Exception as error:  # aiohttp's HTTPException (unknown route...), ours, or a bug
+        response = answer_error(error, request, request_id)
+    response.headers[_REQUEST_ID_HEADER] = request_id
     return response

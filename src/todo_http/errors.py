@@ -1,15 +1,18 @@
 """Ways a request can be refused before it reaches the store.
 
-They extend todo_core's tree, so one table in ``envelope.py`` maps every error::
+They extend todo_core's tree, so one table in ``answers.py`` maps every error::
 
     TodoError
     ├── RequestRejected        the request itself is at fault
     │   ├── Unauthorized       no bearer token, or one that proves nothing (401)
     │   ├── Forbidden          a valid token, for another user's path (403)
     │   ├── NotFound           no such route or a malformed task id
-    │   ├── PayloadTooLarge    body over 64 KiB
+    │   ├── MalformedRequest   not valid HTTP/1.1, or a body that ended early
+    │   ├── RequestTimeout     the body did not arrive in time
+    │   ├── ExpectationFailed  an Expect other than 100-continue
+    │   ├── PayloadTooLarge    body over 64 KiB, as sent or decoded
     │   ├── UnsupportedMediaType
-    │   ├── InvalidJson        not JSON, or not UTF-8
+    │   ├── InvalidJson        not JSON, not UTF-8, or a Content-Encoding that does not decode
     │   └── InvalidInput       JSON, but against the rules; carries per-field details
     └── AuthUnavailable        tokens cannot be checked now (the key set cannot be
                                fetched): the client is not at fault (503)
@@ -23,13 +26,16 @@ from todo_core import TodoError
 
 __all__ = [
     "AuthUnavailable",
+    "ExpectationFailed",
     "FieldProblem",
     "Forbidden",
     "InvalidInput",
     "InvalidJson",
+    "MalformedRequest",
     "NotFound",
     "PayloadTooLarge",
     "RequestRejected",
+    "RequestTimeout",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -94,6 +100,22 @@ class AuthUnavailable(TodoError):
 
 class NotFound(RequestRejected):
     code = "not_found"
+
+
+class MalformedRequest(RequestRejected):
+    """Not a request this server can read; the connection cannot be trusted any more."""
+
+    code = "malformed_request"
+
+
+class RequestTimeout(RequestRejected):
+    """The body did not arrive within the body timeout; the connection is closed."""
+
+    code = "request_timeout"
+
+
+class ExpectationFailed(RequestRejected):
+    code = "expectation_failed"
 
 
 class PayloadTooLarge(RequestRejected):

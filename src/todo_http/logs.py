@@ -15,7 +15,14 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-__all__ = ["LOG_FORMATS", "AccessLogger", "JsonFormatter", "LogFormat", "configure_logging"]
+__all__ = [
+    "LOG_FORMATS",
+    "AccessLogger",
+    "JsonFormatter",
+    "LogFormat",
+    "configure_logging",
+    "loggable",
+]
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("text", "json")
@@ -24,6 +31,20 @@ _TEXT_FORMAT: Final = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(messa
 # A log record's own attribute that carries the structured fields of an event.
 _FIELDS: Final = "fields"
 _ACCESS_MESSAGE: Final = "%s %s %s %.1fms request_id=%s"
+# Every character that a terminal, a log file or a collector may take for the end of a
+# line (str.splitlines' set), and the other C0/C1 controls, written as Python escapes.
+_UNPRINTABLE: Final = {
+    code: ascii(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+
+
+def loggable(text: str) -> str:
+    """``text`` with every control character escaped, so that it stays on its line.
+
+    For text a client chose (a path, a header's value) in a log message: a line break in
+    it would otherwise let a client write lines of its own into the log.
+    """
+    return text.translate(_UNPRINTABLE)
 
 
 class _UtcClock:
@@ -54,6 +75,12 @@ class _TextFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return self._clock.stamp(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # Any logger's message, ours or a library's, stays on one line; a traceback is
+        # appended after this, on lines of its own.
+        record.message = loggable(record.message)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):

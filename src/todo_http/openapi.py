@@ -45,6 +45,7 @@ from pydantic.json_schema import models_json_schema
 from todo_core import TaskCreate, TaskPatch, TaskReplace
 from todo_core.idempotency import IDEMPOTENCY_KEY_MAX
 from todo_core.models import DESCRIPTION_MAX, TITLE_MAX, USER_ID_PATTERN
+from todo_http.answers import ERRORS
 
 __all__ = [
     "API_PREFIX",
@@ -76,43 +77,9 @@ DOCS_ASSETS: Final = {
     "favicon-16x16.png": "image/png",
 }
 
-# Every error code the API answers with: its status and when. A status may have several
-# codes (422); each code is a shared response of the document, named after it.
-_ERRORS: Final = {
-    "INVALID_JSON": (400, "The body is not valid JSON, or not UTF-8."),
-    "UNAUTHORIZED": (
-        401,
-        "No bearer token, or one that is malformed, expired, not yet valid, badly signed, "
-        "for another issuer or audience, or signed with an unknown key.",
-    ),
-    "FORBIDDEN": (403, "A valid token whose `sub` is not the path's `user_id`."),
-    "NOT_FOUND": (404, "No such task for this user (a malformed task_id too), or no such route."),
-    "METHOD_NOT_ALLOWED": (405, "Known path, wrong method; `Allow` lists the right ones."),
-    "CONFLICT": (
-        409,
-        "A create with this `Idempotency-Key` is still being processed; retry after `Retry-After`.",
-    ),
-    "PRECONDITION_FAILED": (412, "`If-Match` does not match the task's current ETag."),
-    "PAYLOAD_TOO_LARGE": (413, "The body is over 65,536 bytes, chunked or not."),
-    "UNSUPPORTED_MEDIA_TYPE": (415, "The body is not sent as JSON in UTF-8."),
-    "VALIDATION_ERROR": (422, "The body, path or query breaks the rules; `details` says where."),
-    "IDEMPOTENCY_KEY_REUSED": (
-        422,
-        "This `Idempotency-Key` was first used with a different body; nothing was created.",
-    ),
-    "INTERNAL_ERROR": (500, "A bug; logged with the request id, never detailed here."),
-    "SERVICE_UNAVAILABLE": (
-        503,
-        "The database cannot be reached, or (with authentication) the keys that verify "
-        "tokens cannot be fetched; retry after `Retry-After`.",
-    ),
-}
-_ERROR_HEADERS: Final = {
-    401: ("WWW-Authenticate",),
-    405: ("Allow",),
-    409: ("Retry-After",),
-    503: ("Retry-After",),
-}
+# What any request can be answered with: it is not HTTP/1.1 the server can read, it
+# expects what the server cannot do, or the server has a bug.
+_ANY_OPERATION: Final = ("BAD_REQUEST", "EXPECTATION_FAILED", "INTERNAL_ERROR")
 # The errors of every task operation when authentication is on; 401 comes before 403.
 _AUTH_ERRORS: Final = ("UNAUTHORIZED", "FORBIDDEN")
 _BEARER_AUTH: Final = "bearerAuth"
@@ -278,7 +245,7 @@ def _schemas() -> dict[str, Any]:
                     "additionalProperties": False,
                     "required": ["code", "message", "details"],
                     "properties": {
-                        "code": {"enum": list(_ERRORS)},
+                        "code": {"enum": list(ERRORS)},
                         "message": {"type": "string"},
                         "details": {"type": "array", "items": _ref("schemas", "FieldProblem")},
                     },
@@ -369,28 +336,29 @@ def _response(
 def _error_response(*codes: str, body: bool = True) -> dict[str, Any]:
     """The error envelope with one of ``codes``, which share a status (``body=False``: the
     HEAD answer)."""
-    (status,) = {_ERRORS[code][0] for code in codes}
+    assert len({ERRORS[code].status for code in codes}) == 1, codes
     code_schema: dict[str, Any]
     if len(codes) == 1:
-        description, code_schema = _ERRORS[codes[0]][1], {"const": codes[0]}
+        description, code_schema = ERRORS[codes[0]].when, {"const": codes[0]}
     else:
-        description = " ".join(f"`{code}`: {_ERRORS[code][1]}" for code in codes)
+        description = " ".join(f"`{code}`: {ERRORS[code].when}" for code in codes)
         code_schema = {"enum": list(codes)}
+    headers = dict.fromkeys(name for code in codes for name in ERRORS[code].documented_headers)
     schema = {
         "allOf": [
             _ref("schemas", "ErrorEnvelope"),
             {"properties": {"error": {"properties": {"code": code_schema}}}},
         ]
     }
-    return _response(description, schema if body else None, headers=_ERROR_HEADERS.get(status, ()))
+    return _response(description, schema if body else None, headers=tuple(headers))
 
 
 def _errors(*codes: str) -> dict[str, Any]:
     """An operation's error responses by status: a reference to the shared response of a
-    code, or one allowing each of a status's codes; 500 can answer anything."""
+    code, or one allowing each of a status's codes; ``ANY_OPERATION``'s can answer anything."""
     by_status: dict[int, list[str]] = {}
-    for code in (*codes, "INTERNAL_ERROR"):
-        by_status.setdefault(_ERRORS[code][0], []).append(code)
+    for code in (*codes, *_ANY_OPERATION):
+        by_status.setdefault(ERRORS[code].status, []).append(code)
     return {
         str(status): _ref("responses", group[0]) if len(group) == 1 else _error_response(*group)
         for status, group in sorted(by_status.items())
@@ -584,6 +552,7 @@ def _task_paths(authenticated: bool) -> dict[str, Any]:
             },
             **errors(
                 "INVALID_JSON",
+                "REQUEST_TIMEOUT",
                 "CONFLICT",
                 "PAYLOAD_TOO_LARGE",
                 "UNSUPPORTED_MEDIA_TYPE",
@@ -613,6 +582,7 @@ def _task_paths(authenticated: bool) -> dict[str, Any]:
         **errors(
             "INVALID_JSON",
             "NOT_FOUND",
+            "REQUEST_TIMEOUT",
             "PRECONDITION_FAILED",
             "PAYLOAD_TOO_LARGE",
             "UNSUPPORTED_MEDIA_TYPE",
@@ -754,7 +724,7 @@ def _build(prefix: str, standalone: bool, authenticated: bool) -> dict[str, Any]
         "schemas": _schemas(),
         "parameters": _parameters(),
         "headers": _headers(),
-        "responses": {code: _error_response(code) for code in _ERRORS},
+        "responses": {code: _error_response(code) for code in ERRORS},
     }
     if authenticated:
         components["securitySchemes"] = {

@@ -6,12 +6,15 @@ and each failure raises a ``RequestRejected`` that ``envelope.py`` answers.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Final, TypeVar
 from uuid import UUID
 
 import orjson
-from aiohttp import hdrs, web
+from aiohttp import ClientPayloadError, hdrs, web
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from todo_core import ListQuery, validate_idempotency_key
@@ -20,10 +23,13 @@ from todo_http.errors import (
     FieldProblem,
     InvalidInput,
     InvalidJson,
+    MalformedRequest,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
 )
+from todo_http.keys import SETTINGS
 
 __all__ = [
     "JSON_TYPES",
@@ -45,6 +51,8 @@ PATCH_TYPES: Final = frozenset({"application/json", "application/merge-patch+jso
 _USER_ID: Final = re.compile(USER_ID_PATTERN)
 _TASK_ID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _UTF8: Final = frozenset({"utf-8", "utf8"})
+# What aiohttp decodes itself; br and zstd only with optional packages, so never.
+_ENCODINGS: Final = frozenset({"identity", "gzip", "deflate"})
 _READ_ONLY: Final = frozenset({"id", "user_id", "created_at", "updated_at"})
 _LIST_PARAMETERS: Final = ("completed", "q", "sort", "limit", "cursor")
 _BOOLEANS: Final = {"true": True, "false": False}
@@ -84,16 +92,35 @@ def task_id_of(request: web.Request) -> UUID:
 async def _body(request: web.Request) -> bytes:
     # Counted here rather than by the application's client_max_size, which belongs to
     # whichever application is the root: an embedding app may have set another one.
+    # Counted as decoded, too: aiohttp inflates gzip and deflate while it reads.
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    seconds = request.app[SETTINGS].body_timeout
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        async with asyncio.timeout(seconds):
+            while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    except TimeoutError:
+        raise RequestTimeout(f"Request body not received within {seconds:g} s") from None
+    except (RequestPayloadError, HttpProcessingError, ClientPayloadError, ConnectionError) as error:
+        if isinstance(error, ContentEncodingError) or isinstance(
+            error.__cause__, ContentEncodingError
+        ):
+            raise InvalidJson("Request body does not decode as its Content-Encoding says") from None
+        # The client broke the framing or went away: nothing to answer but a closed line.
+        raise MalformedRequest("Request body ended before it was complete") from None
     return b"".join(chunks)
+
+
+def _check_encoding(request: web.Request) -> None:
+    encodings = request.headers.getall(hdrs.CONTENT_ENCODING, ())
+    if encodings and (len(encodings) > 1 or encodings[0].strip().lower() not in _ENCODINGS):
+        raise UnsupportedMediaType("Request body must be sent in identity, gzip or deflate")
 
 
 def _check_media_type(request: web.Request, accepted: frozenset[str]) -> None:
@@ -123,6 +150,7 @@ def _problems(error: ValidationError) -> list[FieldProblem]:
 async def read_model(request: web.Request, model: type[Model], accepted: frozenset[str]) -> Model:
     """The request body as ``model``: 413, 415, 400 or 422 when it cannot be."""
     body = await _body(request)
+    _check_encoding(request)
     _check_media_type(request, accepted)
     try:
         data = orjson.loads(body)

@@ -13,6 +13,7 @@ from todo_core import Task, TaskCreate, TaskPatch, TaskReplace, TaskStore
 from todo_http.conditional import etag, expected_version, not_modified
 from todo_http.envelope import success, task_data, task_fields_data
 from todo_http.keys import STORE
+from todo_http.links import next_page_url, path_segment
 from todo_http.parsing import (
     JSON_TYPES,
     PATCH_TYPES,
@@ -40,8 +41,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     page = await request.app[STORE].list_fields(user_id, query)
     headers: dict[str, str] = {}
     if page.next_cursor is not None:
-        next_url = request.rel_url.update_query(cursor=page.next_cursor)
-        headers[hdrs.LINK] = f'<{next_url}>; rel="next"'
+        headers[hdrs.LINK] = f'<{next_page_url(request, user_id, page.next_cursor)}>; rel="next"'
     return success(
         [task_fields_data(fields) for fields in page.items],
         "Tasks retrieved",
@@ -61,9 +61,9 @@ async def create_task(request: web.Request) -> web.Response:
     else:
         created = await store.create_once(user_id, data, key=key)
         task, replayed = created.task, created.replayed
-    # The route's template filled in is what url_for() would give, at a fraction of its
-    # cost: a valid user id and a UUID have no character that a path needs to quote.
-    location = request.app.router["task"].canonical.format(user_id=user_id, task_id=task.id)
+    location = request.app.router["task"].canonical.format(
+        user_id=path_segment(user_id), task_id=task.id
+    )
     response = _task_response(task, "Task created", status=201)
     response.headers[hdrs.LOCATION] = location
     if replayed:

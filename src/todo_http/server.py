@@ -12,6 +12,7 @@ gunicorn's do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -21,7 +22,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -32,6 +33,7 @@ from aiohttp import web
 
 from todo_core import StoreUnavailable, TodoError
 from todo_http.app import create_app
+from todo_http.connections import ConnectionLimit, GuardedSite, guard_requests, raise_file_limit
 from todo_http.logs import AccessLogger, LogFormat, configure_logging
 from todo_http.settings import Settings
 
@@ -54,6 +56,9 @@ _STOPPED_BY_SIGNAL: Final = frozenset({-signal.SIGTERM, -signal.SIGINT})
 # store still has to close its pool once the requests are done.
 _CLEANUP_GRACE_SECONDS: Final = 5.0
 _PARENT_CHECK_SECONDS: Final = 1.0
+# Descriptors kept free of connections: the database pool, log files, the listening
+# sockets, and what the event loop and the libraries open for themselves.
+_RESERVED_DESCRIPTORS: Final = 256
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,6 +70,8 @@ class ServeOptions:
     workers: int = 1
     shutdown_timeout: float = 8.0  # under Docker's 10 s grace (Kubernetes: 30 s), with room to exit
     keepalive_timeout: float = 75.0  # aiohttp's default; longer than most load balancers'
+    # Open connections per process: room for 10,000 event streams and ordinary clients.
+    max_connections: int = 12_000
     log_format: LogFormat = "text"
 
 
@@ -253,24 +260,94 @@ def serve(
     supervisor to outlive by no more than a second. Raises ``StartupError``.
     """
     loop = _new_event_loop()
+    asyncio.set_event_loop(loop)  # as run_app does, for code that asks for "the" loop
     stop = _GracefulStop(loop, options.shutdown_timeout)
     stop.install()
     if parent is not None:
         stop.watch_parent(parent)
     urls = _urls(sockets)
+    limit = ConnectionLimit(_connection_limit(options.max_connections, raise_file_limit()))
     with startup_errors(), _closing(sockets):
-        web.run_app(
-            create_app(settings=settings),
-            sock=list(sockets),
-            loop=loop,
-            handle_signals=False,  # _GracefulStop's handlers instead
-            shutdown_timeout=options.shutdown_timeout,
-            keepalive_timeout=options.keepalive_timeout,
-            access_log_class=AccessLogger,
-            access_log=logging.getLogger("aiohttp.access"),
-            print=lambda *_: log.info("%s serving on %s", name, urls),
+        main = loop.create_task(
+            _serve_app(
+                create_app(settings=settings),
+                sockets,
+                options,
+                limit,
+                settings.body_timeout,
+                announce=lambda: log.info("%s serving on %s", name, urls),
+            )
         )
+        try:
+            loop.run_until_complete(main)
+        except web.GracefulExit:  # raised by _GracefulStop's signal handler
+            pass
+        finally:
+            main.cancel()  # into _serve_app's cleanup: the drain, then the store's close
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main)
+            _close_loop(loop)
     log.info("%s stopped", name)
+
+
+def _connection_limit(wanted: int, open_files: int) -> int:
+    """``wanted``, or fewer where the open-file limit would not allow as many."""
+    allowed = max(open_files - _RESERVED_DESCRIPTORS, 1)
+    if wanted > allowed:
+        log.warning(
+            "serving at most %d connections, not %d: the open-file limit is %d",
+            allowed,
+            wanted,
+            open_files,
+        )
+        return allowed
+    return wanted
+
+
+async def _serve_app(
+    app: web.Application,
+    sockets: Sequence[socket.socket],
+    options: ServeOptions,
+    limit: ConnectionLimit,
+    body_timeout: float,
+    *,
+    announce: Callable[[], None],
+) -> None:
+    """What ``web.run_app`` does, with ``GuardedSite``s: serve until cancelled, then drain."""
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=options.shutdown_timeout)
+    await runner.setup()
+    try:
+        assert runner.server is not None
+        guard_requests(runner.server, limit)
+        for sock in sockets:
+            site = GuardedSite(
+                runner,
+                sock,
+                limit,
+                shutdown_timeout=options.shutdown_timeout,
+                keepalive_timeout=options.keepalive_timeout,
+                # A body left unread after the answer is read (and dropped) for as long
+                # as a body may take to arrive, then the connection is closed.
+                lingering_time=body_timeout,
+                access_log_class=AccessLogger,
+                access_log=logging.getLogger("aiohttp.access"),
+            )
+            await site.start()
+        announce()
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        await runner.cleanup()
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 @contextmanager

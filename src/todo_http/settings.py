@@ -43,5 +43,7 @@ class Settings:
     store_options: dict[str, Any] = field(default_factory=dict)  # EngineOptions fields
     # Seconds between purges of expired idempotency keys (jittered); 0: never purge.
     purge_interval: float = 600.0
+    # Seconds a request's body may take to arrive once its handler reads it (408 after).
+    body_timeout: float = 10.0
     auth: AuthMode = "none"  # "jwt": every task request needs a bearer token (docs/security.md)
     jwt: JwtSettings = JwtSettings()

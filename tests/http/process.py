@@ -47,6 +47,7 @@ _COMMAND_VARIABLES = (
     "TODO_JWT_ISSUER",
     "TODO_JWT_AUDIENCE",
     "TODO_JWT_LEEWAY",
+    "TODO_BODY_TIMEOUT",
 )
 # Generous: a loaded CI machine takes a few seconds to import and start a process.
 STARTUP_SECONDS = 30.0

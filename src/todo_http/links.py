@@ -1,0 +1,35 @@
+"""The URLs the API hands out in ``Location`` and ``Link``, built from its routes.
+
+Built from the route and the values as the server understood them, never from the
+client's spelling of the request: a path segment is percent-encoded so that every
+valid ``user_id`` reaches its tasks, ``.`` and ``..`` included (clients resolve those
+as "this" and "the parent" directory).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+__all__ = ["next_page_url", "path_segment"]
+
+# The listing's parameters that a cursor is bound to, in the order a Link writes them.
+_PAGE_PARAMETERS: Final = ("completed", "q", "sort", "limit")
+
+
+def path_segment(value: str) -> str:
+    """``value`` as one path segment: a segment made only of dots is written escaped."""
+    if value.strip(".") == "":
+        return "%2E" * len(value)
+    return quote(value, safe="")
+
+
+def next_page_url(request: web.Request, user_id: str, cursor: str) -> str:
+    """The listing of ``request`` from ``cursor`` on, with the same parameters."""
+    path = request.app.router["tasks"].canonical.format(user_id=path_segment(user_id))
+    # Listing parameters are read once each (a repeated one is refused), so one value
+    # per name is the whole query; parameters the listing ignores are left out.
+    kept = [(name, request.query[name]) for name in _PAGE_PARAMETERS if name in request.query]
+    return f"{path}?{urlencode([*kept, ('cursor', cursor)], quote_via=quote)}"
