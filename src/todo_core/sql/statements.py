@@ -46,8 +46,8 @@ class Statements:
         return statements
 
     def _one(self, key: Hashable, build: Callable[[], sa.ClauseElement]) -> Statement:
-        (statement,) = self._shape(key, lambda: (build(),))
-        return statement
+        compiled = self._compiled.get(key) or self._shape(key, lambda: (build(),))
+        return compiled[0]
 
     @property
     def get(self) -> Statement:
@@ -99,12 +99,11 @@ class Statements:
         """One page in ``sort`` order; binds ``user_id``, ``limit``, each filter's values
         (``filters.FILTERS``) and, ``after`` a cursor, ``after_key`` and ``after_id``."""
         key = ("list", sort, filters, after)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            scans = any(FILTERS[name].scans for name in filters)
-            compiled = self._shape(
-                key, lambda: (shapes.listing(sort, filters, after),), scans=scans
-            )
+        compiled = self._compiled.get(key) or self._shape(
+            key,
+            lambda: (shapes.listing(sort, filters, after),),
+            scans=any(FILTERS[name].scans for name in filters),
+        )
         return compiled[0]
 
     def compile(self, statement: sa.ClauseElement) -> Statement:
