@@ -124,7 +124,7 @@ async def test_listing_reads_one_index_in_order(
     named statement may be run with (direct connections)."""
     statements = store.database.statements
     filters = frozenset(name for name, on in (("completed", completed), ("q", search)) if on)
-    listing = statements.list(sort, filters, after=after)
+    listing = statements.list(sort, filters, after="key" if after else None)
     field = sort.lstrip("-")
     values: dict[str, Any] = {"user_id": "big", "limit": 101}
     if completed:

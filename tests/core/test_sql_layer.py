@@ -15,10 +15,13 @@ import sqlalchemy as sa
 from tests.backends import open_backend
 from tests.helpers import ALICE, SQL_BACKENDS, expected_order, walk
 from todo_core import ListQuery, SortOrder, Task, TaskCreate
-from todo_core.listing import FILTER_FIELDS
+from todo_core.listing import FILTER_FIELDS, SortSpec
 from todo_core.schema import UTCTimestamp, tasks
-from todo_core.sql import SqlTaskStore, Statements
+from todo_core.sql import SqlTaskStore, Statements, shapes
 from todo_core.sql.filters import FILTERS
+from todo_core.sql.sorts import After, position_kind
+
+STARTS: tuple[After, ...] = (None, "key")
 
 
 @pytest_asyncio.fixture(name="store", params=SQL_BACKENDS)
@@ -40,8 +43,8 @@ def test_a_shape_compiles_once_and_only_when_used(dialect: str) -> None:
     compiled statement; each combination of sort, filters and cursor is its own."""
     statements = Statements(dialect)  # type: ignore[arg-type]
     assert not statements.shapes
-    first = statements.list("title", frozenset({"q"}), after=True)
-    assert statements.list("title", frozenset({"q"}), after=True) is first
+    first = statements.list("title", frozenset({"q"}), after="key")
+    assert statements.list("title", frozenset({"q"}), after="key") is first
     assert len(statements.shapes) == 1
     combinations = list(
         itertools.product(
@@ -51,7 +54,7 @@ def test_a_shape_compiles_once_and_only_when_used(dialect: str) -> None:
                 for size in range(3)
                 for chosen in itertools.combinations(FILTERS, size)
             ],
-            (False, True),
+            STARTS,
         )
     )
     texts = {
@@ -66,8 +69,8 @@ def test_only_a_search_may_scan(dialect: str) -> None:
     set (SQLite runs those on a thread of their own); the others are not."""
     statements = Statements(dialect)  # type: ignore[arg-type]
     for filters in (frozenset(), frozenset({"completed"})):
-        assert not statements.list("-created_at", filters, after=False).scans
-    assert statements.list("-created_at", frozenset({"q"}), after=True).scans
+        assert not statements.list("-created_at", filters, after=None).scans
+    assert statements.list("-created_at", frozenset({"q"}), after="key").scans
 
 
 async def test_rows_are_decoded_by_column_name(store: SqlTaskStore) -> None:
@@ -112,3 +115,40 @@ async def test_every_listing_shape_lists_what_its_query_asks(store: SqlTaskStore
             and (q is None or q in task.title.lower())
         ]
         assert listed == expected_order(expected, sort)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+async def test_a_nullable_key_sorts_its_nulls_last_page_by_page(
+    store: SqlTaskStore, descending: bool
+) -> None:
+    """A sort on a nullable column (here ``description``, which no public sort uses)
+    puts NULLs after every value in both directions, and keyset pages of two walk into
+    and through them: each task once, in order, on both dialects."""
+    for number, description in enumerate(["b", None, "a", None, "c", "a", None]):
+        await store.create(ALICE, TaskCreate(title=f"Task {number}", description=description))
+    everything = await walk(store, ALICE, ListQuery(limit=500))
+    valued = sorted(
+        (task for task in everything if task.description is not None),
+        key=lambda task: (task.description, task.id),
+        reverse=descending,
+    )
+    nulls = sorted(
+        (task for task in everything if task.description is None),
+        key=lambda task: task.id,
+        reverse=descending,
+    )
+    spec = SortSpec("description", descending=descending)
+    statements = store.database.statements
+    listed: list[dict[str, object]] = []
+    values: dict[str, object] = {"user_id": ALICE, "limit": 2}
+    after = None
+    for _ in range(len(everything) + 1):
+        statement = statements.compile(shapes.listing(spec, (), after))
+        page = [statement.decode(row) for row in await store.database.fetch(statement, values)]
+        if not page:
+            break
+        listed.extend(page)
+        last = page[-1]
+        after = position_kind(last["description"])
+        values |= {"after_key": last["description"], "after_id": last["id"]}
+    assert [fields["id"] for fields in listed] == [task.id for task in valued + nulls]

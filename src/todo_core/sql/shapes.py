@@ -15,8 +15,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from todo_core.listing import SORTS
-from todo_core.models import SortOrder, Task
+from todo_core.listing import SortSpec
+from todo_core.models import Task
 from todo_core.schema import (
     UTCTimestamp,
     alembic_version,
@@ -27,7 +27,7 @@ from todo_core.schema import (
 )
 from todo_core.sql.dialects import DialectName
 from todo_core.sql.filters import FILTERS
-from todo_core.sql.sorts import after_position, order_by
+from todo_core.sql.sorts import After, after_position, order_by
 
 __all__ = [
     "TASK_COLUMNS",
@@ -103,17 +103,16 @@ def delete(conditional: bool) -> sa.ClauseElement:
     return statement.returning(*TASK_COLUMNS)
 
 
-def listing(sort: SortOrder, filters: Iterable[str], after: bool) -> sa.Select[Any]:
-    """One page of a user's tasks in ``sort`` order, one more row than ``limit`` asks
-    for; ``filters`` name entries of ``FILTERS``, ``after`` adds the keyset position."""
-    spec = SORTS[sort]
+def listing(spec: SortSpec, filters: Iterable[str], after: After) -> sa.Select[Any]:
+    """One page of a user's tasks in ``spec``'s order, one more row than ``limit`` asks
+    for; ``filters`` name entries of ``FILTERS``, ``after`` a cursor's position."""
     chosen = frozenset(filters)
     statement = sa.select(*TASK_COLUMNS).where(tasks.c.user_id == sa.bindparam("user_id"))
     for name, entry in FILTERS.items():
         if name in chosen:
             statement = statement.where(entry.condition)
-    if after:
-        statement = statement.where(after_position(spec))
+    if after is not None:
+        statement = statement.where(after_position(spec, after))
     return statement.order_by(*order_by(spec)).limit(sa.bindparam("limit", type_=sa.Integer()))
 
 

@@ -13,10 +13,12 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import sqlalchemy as sa
 
+from todo_core.listing import SORTS
 from todo_core.models import SortOrder
 from todo_core.sql import shapes
 from todo_core.sql.dialects import DialectName, compile_statement
 from todo_core.sql.filters import FILTERS
+from todo_core.sql.sorts import After
 from todo_core.sql.statement import Statement
 
 __all__ = ["Statements"]
@@ -95,13 +97,14 @@ class Statements:
     def delete(self, *, conditional: bool) -> Statement:
         return self._one(("delete", conditional), lambda: shapes.delete(conditional))
 
-    def list(self, sort: SortOrder, filters: frozenset[str], *, after: bool) -> Statement:
+    def list(self, sort: SortOrder, filters: frozenset[str], *, after: After = None) -> Statement:
         """One page in ``sort`` order; binds ``user_id``, ``limit``, each filter's values
-        (``filters.FILTERS``) and, ``after`` a cursor, ``after_key`` and ``after_id``."""
+        (``filters.FILTERS``) and, after a cursor, ``after_id`` and (unless the position's
+        key is NULL: ``sorts.After``) ``after_key``."""
         key = ("list", sort, filters, after)
         compiled = self._compiled.get(key) or self._shape(
             key,
-            lambda: (shapes.listing(sort, filters, after),),
+            lambda: (shapes.listing(SORTS[sort], filters, after),),
             scans=any(FILTERS[name].scans for name in filters),
         )
         return compiled[0]

@@ -44,6 +44,7 @@ from todo_core.models import (
     validate_user_id,
 )
 from todo_core.sql.filters import applied_filters
+from todo_core.sql.sorts import After, position_kind
 from todo_core.sql.statement import Statement
 from todo_core.sql.statements import Statements
 from todo_core.timestamps import utc_now
@@ -216,9 +217,11 @@ class SqlTaskStore:
         position = self._cursors.decode(user_id, query)
         filters, values = applied_filters(query)
         values |= {"user_id": user_id, "limit": query.limit + 1}  # one more: is there a next?
+        after: After = None
         if position is not None:
+            after = position_kind(position.key)
             values["after_key"], values["after_id"] = position.key, position.task_id
-        statement = self._statements.list(query.sort, filters, after=position is not None)
+        statement = self._statements.list(query.sort, filters, after=after)
         rows = await self._database.fetch(statement, values)
         decode = statement.decode
         items = [decode(row) for row in rows[: query.limit]]
