@@ -71,7 +71,7 @@ async def _operations(
     get = statements.get
     get_arguments = get.arguments({"scope_user": ONE_USER, "scope_task": task_id})
     # The default listing: newest first, a page of 100, so one more row is asked for.
-    listing = statements.list("-created_at", completed=False, search=False, after=False)
+    listing = statements.list("-created_at", frozenset())
     list_arguments = listing.arguments({"user_id": LIST_USER, "limit": 101})
 
     raw_insert, raw_get, raw_list, raw_patch = [

@@ -13,6 +13,9 @@ from tests.backends import BACKENDS, open_backend
 from tests.pgbouncer import SESSION_PGBOUNCER
 from todo_core import TaskStore
 
+# Reports how many SQL statement shapes the run compiled (tests/sql_shapes.py).
+pytest_plugins = ["tests.sql_shapes"]
+
 settings.register_profile(
     "default",
     deadline=None,

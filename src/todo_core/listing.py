@@ -23,9 +23,16 @@ from todo_core.errors import InvalidCursor
 from todo_core.models import ListQuery, SortOrder, Task
 from todo_core.timestamps import from_micros, to_micros
 
-__all__ = ["SORTS", "CursorCodec", "Position", "SortSpec", "fold", "sort_key"]
+__all__ = ["FILTER_FIELDS", "SORTS", "CursorCodec", "Position", "SortSpec", "fold", "sort_key"]
 
 _MAC_BYTES: Final = 16  # 128 bits: forging stays infeasible, cursors stay short
+
+
+FILTER_FIELDS: Final = tuple(
+    name for name in ListQuery.model_fields if name not in ("sort", "limit", "cursor")
+)
+"""The ``ListQuery`` fields that filter, in declaration order: each one a cursor is bound
+to, and each one a SQL filter (``todo_core.sql.filters``) must apply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +93,8 @@ class CursorCodec:
         self._secret = secret
 
     def _mac(self, user_id: str, query: ListQuery, payload: bytes) -> bytes:
-        binding = orjson.dumps([user_id, query.sort, query.completed, query.q])
+        filters = [getattr(query, name) for name in FILTER_FIELDS]
+        binding = orjson.dumps([user_id, query.sort, *filters])
         digest = hmac.new(self._secret, binding + b"\n" + payload, hashlib.sha256).digest()
         return digest[:_MAC_BYTES]
 

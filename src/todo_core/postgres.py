@@ -37,7 +37,8 @@ import asyncpg
 from todo_core.engine import EngineOptions, connect_arguments, translate_errors
 from todo_core.errors import StoreError
 from todo_core.pool import ConnectionPool
-from todo_core.statements import Statement, Statements
+from todo_core.sql.statement import Statement
+from todo_core.sql.statements import Statements
 from todo_core.urls import DatabaseURL
 
 __all__ = ["PostgresDatabase"]
@@ -74,7 +75,7 @@ _NAME_CLASH: Final = (
 # The server's own answer to the statement, or its refusal to wait: the connection is
 # sound and what the server said stands.
 _ANSWERED: Final = (asyncpg.PostgresError, TimeoutError)
-# Far above the store's own statement shapes (sqlgen compiles them all ahead of time);
+# Far above the store's own statement shapes (a few dozen are ever used, sql/statements.py);
 # only ad-hoc statements through ``fetch`` could reach it, and must not grow it forever.
 STATEMENTS_PER_CONNECTION: Final = 512
 

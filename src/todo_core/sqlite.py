@@ -42,7 +42,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from todo_core.engine import EngineOptions, sqlite_code, translate_errors
 from todo_core.errors import StoreUnavailable
-from todo_core.statements import Statement, Statements
+from todo_core.sql.statement import Statement
+from todo_core.sql.statements import Statements
 from todo_core.urls import DatabaseURL
 
 __all__ = ["SqliteDatabase"]
@@ -184,7 +185,7 @@ class SqliteDatabase:
         arguments = statement.arguments(values)
         if statement.writes:
             return await self._commit(((statement.sql, arguments),))
-        if self._reader is None or statement.sql in self.statements.searches:
+        if self._reader is None or statement.scans:
             with translate_errors():
                 return await self._searcher.call(_fetch, statement.sql, arguments)
         return await self._read(statement.sql, arguments)

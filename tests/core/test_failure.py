@@ -28,8 +28,7 @@ from todo_core import (
 )
 from todo_core.engine import create_engine, translate_errors
 from todo_core.postgres import PostgresDatabase
-from todo_core.sql import SqlTaskStore
-from todo_core.statements import Statement
+from todo_core.sql import SqlTaskStore, Statement
 
 
 def unused_port() -> int:

@@ -26,8 +26,7 @@ from tests.helpers import fresh_postgres_database
 from todo_core import open_store
 from todo_core.models import SortOrder
 from todo_core.postgres import PostgresDatabase
-from todo_core.sql import SqlTaskStore
-from todo_core.statements import Statement
+from todo_core.sql import SqlTaskStore, Statement
 
 # One database for the whole module: filling and analysing it is the slow part.
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]
@@ -124,7 +123,8 @@ async def test_listing_reads_one_index_in_order(
     for the values at hand (unnamed statements, behind a pooler) and the generic one a
     named statement may be run with (direct connections)."""
     statements = store.database.statements
-    listing = statements.list(sort, completed=completed, search=search, after=after)
+    filters = frozenset(name for name, on in (("completed", completed), ("q", search)) if on)
+    listing = statements.list(sort, filters, after="key" if after else None)
     field = sort.lstrip("-")
     values: dict[str, Any] = {"user_id": "big", "limit": 101}
     if completed:

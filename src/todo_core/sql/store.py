@@ -1,9 +1,8 @@
-"""The SQL store: one code path for PostgreSQL (asyncpg) and SQLite (aiosqlite).
+"""The SQL store: one code path for PostgreSQL (asyncpg) and SQLite (sqlite3).
 
 Every write is a single conditional statement (``UPDATE``/``DELETE ... RETURNING``),
 never a read followed by a write, so concurrent writers cannot lose each other's work.
-SQLAlchemy writes the SQL (``statements.py``) and runs the migrations; requests run the
-compiled SQL on the driver directly (``postgres.py``, ``sqlite.py``).
+See the package's docstring for the path of a statement from here to the driver.
 """
 
 from __future__ import annotations
@@ -12,10 +11,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from importlib.resources import files
+from typing import Any, Final, Protocol
 from uuid import UUID
 
-from todo_core._sql import SCHEMA_REVISION
 from todo_core.engine import EngineOptions
 from todo_core.errors import (
     IdempotencyKeyInUse,
@@ -41,19 +40,35 @@ from todo_core.models import (
     TaskPatch,
     TaskReplace,
     new_task,
+    trusted_task,
     validate_user_id,
 )
-from todo_core.statements import Statement, Statements
+from todo_core.sql.filters import applied_filters
+from todo_core.sql.sorts import After, position_kind
+from todo_core.sql.statement import Statement
+from todo_core.sql.statements import Statements
 from todo_core.timestamps import utc_now
 from todo_core.urls import DatabaseURL, parse_database_url
 
-__all__ = ["Database", "SqlTaskStore", "open_sql_store"]
+__all__ = ["SCHEMA_REVISION", "Database", "SqlTaskStore", "open_sql_store"]
 
 _log = logging.getLogger("todo_core.sql")
 _DEFAULT_QUERY = ListQuery()
 # Every version a row can hold: they start at 1 in a 32-bit INTEGER column. Any other
 # expected_version cannot match, and binding it would overflow the driver.
 _POSSIBLE_VERSIONS = range(1, 2**31)
+_Items = list[dict[str, Any]]  # a page's tasks by field (``list`` is a method below)
+
+
+def _newest_migration() -> str:
+    # Read from the file names (NNNN_what.py, revision NNNN; a test holds them to it),
+    # so that opening a store whose schema is current never loads Alembic.
+    versions = files("todo_core").joinpath("migrations", "versions")
+    return max(entry.name[:4] for entry in versions.iterdir() if entry.name[:4].isdigit())
+
+
+SCHEMA_REVISION: Final = _newest_migration()
+"""The schema revision this package needs: its newest migration's."""
 
 
 class Database(Protocol):
@@ -168,9 +183,10 @@ class SqlTaskStore:
         )
         if row is None:
             raise IdempotencyKeyInUse(key)
-        if row[0] != request:
+        fields = self._statements.replay.decode(row)
+        if fields.pop("fingerprint") != request:
             raise IdempotencyKeyReused(key)
-        return Created(self._statements.task(row[1:]), replayed=True)
+        return Created(trusted_task(fields), replayed=True)
 
     async def purge_idempotency_keys(self, *, limit: int = 1000) -> int:
         rows = await self._database.fetch(
@@ -180,50 +196,38 @@ class SqlTaskStore:
 
     async def get(self, user_id: str, task_id: UUID) -> Task:
         validate_user_id(user_id)
+        statement = self._statements.get
         row = await _first_row(
-            self._database, self._statements.get, {"scope_user": user_id, "scope_task": task_id}
+            self._database, statement, {"scope_user": user_id, "scope_task": task_id}
         )
         if row is None:
             raise TaskNotFound(task_id)
-        return self._statements.task(row)
+        return trusted_task(statement.decode(row))
 
     async def list(self, user_id: str, query: ListQuery | None = None) -> Page:
-        query = query or _DEFAULT_QUERY
-        rows = await self._page_rows(user_id, query)
-        items = [self._statements.task(row) for row in rows[: query.limit]]
-        return Page(items=items, next_cursor=self._next_cursor(user_id, query, rows))
+        items, cursor = await self._page(user_id, query or _DEFAULT_QUERY)
+        return Page(items=[trusted_task(fields) for fields in items], next_cursor=cursor)
 
     async def list_fields(self, user_id: str, query: ListQuery | None = None) -> FieldsPage:
-        query = query or _DEFAULT_QUERY
-        rows = await self._page_rows(user_id, query)
-        items = [self._statements.fields(row) for row in rows[: query.limit]]
-        return FieldsPage(items, self._next_cursor(user_id, query, rows))
+        return FieldsPage(*await self._page(user_id, query or _DEFAULT_QUERY))
 
-    async def _page_rows(self, user_id: str, query: ListQuery) -> Sequence[Sequence[Any]]:
-        """The rows of ``query``'s page, and one more when a next page exists."""
+    async def _page(self, user_id: str, query: ListQuery) -> tuple[_Items, str | None]:
+        """The tasks of ``query``'s page by field, and the cursor of the next page."""
         validate_user_id(user_id)
         position = self._cursors.decode(user_id, query)
-        values: dict[str, Any] = {"user_id": user_id, "limit": query.limit + 1}
-        if query.completed is not None:
-            values["completed"] = query.completed
-        if query.q is not None:
-            values["needle"] = fold(query.q)
+        filters, values = applied_filters(query)
+        values |= {"user_id": user_id, "limit": query.limit + 1}  # one more: is there a next?
+        after: After = None
         if position is not None:
+            after = position_kind(position.key)
             values["after_key"], values["after_id"] = position.key, position.task_id
-        statement = self._statements.list(
-            query.sort,
-            completed=query.completed is not None,
-            search=query.q is not None,
-            after=position is not None,
-        )
-        return await self._database.fetch(statement, values)
-
-    def _next_cursor(
-        self, user_id: str, query: ListQuery, rows: Sequence[Sequence[Any]]
-    ) -> str | None:
+        statement = self._statements.list(query.sort, filters, after=after)
+        rows = await self._database.fetch(statement, values)
+        decode = statement.decode
+        items = [decode(row) for row in rows[: query.limit]]
         if len(rows) <= query.limit:
-            return None
-        return self._cursors.encode(user_id, query, self._statements.task(rows[query.limit - 1]))
+            return items, None
+        return items, self._cursors.encode(user_id, query, trusted_task(items[-1]))
 
     async def replace(
         self,
@@ -283,7 +287,7 @@ class SqlTaskStore:
             values["expected_version"] = expected_version
             row = await _first_row(self._database, statement, values)
             if row is not None:
-                return self._statements.task(row)
+                return trusted_task(statement.decode(row))
         # A separate read, not a transaction: had the row changed in between, the write
         # would have failed the same way a moment later.
         if (
