@@ -808,4 +808,5 @@ def openapi_bytes(
     prefix: str = API_PREFIX, *, standalone: bool = True, authenticated: bool = False
 ) -> bytes:
     """The document as served at ``{prefix}/openapi.json``, encoded once per variant."""
-    return orjson.dumps(_build(_check_prefix(prefix), standalone, authenticated))
+    document = _build(_check_prefix(prefix), standalone, authenticated)
+    return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)  # as the envelope's
