@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -18,7 +19,7 @@ from todo_http.parsing import MAX_BODY_BYTES
 from todo_http.routes import add_task_routes
 from todo_http.settings import Settings
 
-__all__ = ["create_api", "create_app"]
+__all__ = ["create_api", "create_app", "open_settings_store"]
 
 
 def _middlewares(
@@ -80,14 +81,18 @@ def _api(
     return api
 
 
-async def _store_context(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    async with open_store(
+def open_settings_store(settings: Settings) -> AbstractAsyncContextManager[TaskStore]:
+    """``open_store`` as ``settings`` say: the store an application opens for itself."""
+    return open_store(
         settings.database_url,
         create_schema=settings.create_schema,
         cursor_secret=settings.cursor_secret,
         **settings.store_options,
-    ) as store:
+    )
+
+
+async def _store_context(app: web.Application) -> AsyncIterator[None]:
+    async with open_settings_store(app[SETTINGS]) as store:
         app[STORE] = store
         yield
 
