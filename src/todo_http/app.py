@@ -11,10 +11,11 @@ from aiohttp.typedefs import Middleware
 from todo_core import TaskStore, open_store
 from todo_http.auth import Authenticator, JwtAuthenticator, auth_middleware
 from todo_http.cors import cors_middleware
-from todo_http.docs import add_docs_routes
+from todo_http.docs import add_docs_routes, add_docs_shortcuts
 from todo_http.envelope import envelope_middleware, success
 from todo_http.housekeeping import housekeeping_context
 from todo_http.keys import API, AUTHENTICATED, SETTINGS, STORE
+from todo_http.openapi import API_PREFIX
 from todo_http.parsing import MAX_BODY_BYTES
 from todo_http.routes import add_task_routes
 from todo_http.settings import Settings
@@ -114,7 +115,8 @@ def create_app(
     settings: Settings | None = None,
     authenticator: Authenticator | None = None,
 ) -> web.Application:
-    """The standalone server: the tasks API under ``/api`` plus ``/healthz`` and ``/readyz``.
+    """The standalone server: the tasks API under ``/api`` plus ``/healthz`` and ``/readyz``,
+    and ``/`` and ``/docs`` redirecting to the docs page, ``/api/docs``.
 
     ``store``, ``settings`` and ``authenticator`` are as for ``create_api``.
     """
@@ -127,5 +129,6 @@ def create_app(
     app[API] = api
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.add_subapp("/api", api)
+    add_docs_shortcuts(app.router)
+    app.add_subapp(API_PREFIX, api)
     return app
