@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -37,8 +40,25 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def serve(session: nox.Session) -> None:
     """Serve the API on http://127.0.0.1:8080 from ./todo.db (arguments go to `serve`)."""
-    session.install("-e", ".")
+    _install_project_once(session)
     session.run("todo-http", "serve", *session.posargs)
+
+
+def _install_project_once(session: nox.Session) -> None:
+    """`pip install -e .` into a new environment, or after pyproject.toml changed.
+
+    The install is editable, so changes to the code need none; only the project's
+    metadata (dependencies, the `todo-http` script) does. A stamp in the environment
+    holds the hash of the pyproject.toml it was installed from: a start with the same
+    one skips pip, which took seconds of every start.
+    """
+    stamp = Path(session.virtualenv.location) / "project-installed-from.sha256"
+    wanted = hashlib.sha256(Path("pyproject.toml").read_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == wanted:
+        session.log("project already installed from this pyproject.toml")
+        return
+    session.install("-e", ".")
+    stamp.write_text(wanted)
 
 
 @nox.session

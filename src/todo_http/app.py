@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -10,15 +11,16 @@ from aiohttp.typedefs import Middleware
 from todo_core import TaskStore, open_store
 from todo_http.auth import Authenticator, JwtAuthenticator, auth_middleware
 from todo_http.cors import cors_middleware
-from todo_http.docs import add_docs_routes
+from todo_http.docs import add_docs_routes, add_docs_shortcuts
 from todo_http.envelope import envelope_middleware, success
 from todo_http.housekeeping import housekeeping_context
 from todo_http.keys import API, AUTHENTICATED, SETTINGS, STORE
+from todo_http.openapi import API_PREFIX
 from todo_http.parsing import MAX_BODY_BYTES
 from todo_http.routes import add_task_routes
 from todo_http.settings import Settings
 
-__all__ = ["create_api", "create_app"]
+__all__ = ["create_api", "create_app", "open_settings_store"]
 
 
 def _middlewares(
@@ -80,14 +82,18 @@ def _api(
     return api
 
 
-async def _store_context(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    async with open_store(
+def open_settings_store(settings: Settings) -> AbstractAsyncContextManager[TaskStore]:
+    """``open_store`` as ``settings`` say: the store an application opens for itself."""
+    return open_store(
         settings.database_url,
         create_schema=settings.create_schema,
         cursor_secret=settings.cursor_secret,
         **settings.store_options,
-    ) as store:
+    )
+
+
+async def _store_context(app: web.Application) -> AsyncIterator[None]:
+    async with open_settings_store(app[SETTINGS]) as store:
         app[STORE] = store
         yield
 
@@ -109,7 +115,8 @@ def create_app(
     settings: Settings | None = None,
     authenticator: Authenticator | None = None,
 ) -> web.Application:
-    """The standalone server: the tasks API under ``/api`` plus ``/healthz`` and ``/readyz``.
+    """The standalone server: the tasks API under ``/api`` plus ``/healthz`` and ``/readyz``,
+    and ``/`` and ``/docs`` redirecting to the docs page, ``/api/docs``.
 
     ``store``, ``settings`` and ``authenticator`` are as for ``create_api``.
     """
@@ -122,5 +129,6 @@ def create_app(
     app[API] = api
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.add_subapp("/api", api)
+    add_docs_shortcuts(app.router)
+    app.add_subapp(API_PREFIX, api)
     return app

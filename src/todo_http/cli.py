@@ -22,25 +22,22 @@ from typing import Final, get_args
 from urllib.parse import urlsplit
 
 from todo_core.engine import EngineOptions
-from todo_core.urls import parse_database_url, redacted
+from todo_core.urls import redacted
 from todo_http.auth import JwtAuthenticator
 from todo_http.logs import LOG_FORMATS, configure_logging
-from todo_http.server import (
-    ServeOptions,
-    StartupError,
-    bind_sockets,
-    run_workers,
-    serve,
-    startup_errors,
-)
+from todo_http.server import ServeOptions, bind_sockets, run_workers, serve
 from todo_http.settings import DEFAULT_DATABASE_URL, AuthMode, JwtSettings, Settings
+from todo_http.startup import StartupError, database_name, preflight, startup_errors
+from todo_http.version import DISTRIBUTION, UNKNOWN_VERSION, __version__
 
 __all__ = [
     "environment_settings",
     "exposure_warnings",
     "main",
+    "parse_arguments",
     "parser",
     "serve_configuration",
+    "version_text",
 ]
 
 log = logging.getLogger("todo_http.server")
@@ -101,6 +98,7 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         prog="todo-http",
         description="Serve the todo REST API, or create and upgrade its database schema.",
     )
+    top.add_argument("--version", action="version", version=version_text())
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     database = argparse.ArgumentParser(add_help=False)
     database.add_argument(
@@ -203,13 +201,39 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--prepared-statements: on every connection (a pooler must track them: PgBouncer "
         ">= 1.21 with max_prepared_statements > 0); --no-prepared-statements: on none",
     )
-    commands.add_parser(
+    migrate_command = commands.add_parser(
         "migrate",
         parents=[database],
         help="create or upgrade the database schema, then exit",
         description="Create the schema, or upgrade it to this version's, in one transaction.",
     )
+    # Which command's parser read the arguments: an option it does not know is reported
+    # with that command's usage (parse_arguments), which lists the options it does know.
+    for command in (serve_command, migrate_command):
+        command.set_defaults(command_parser=command)
     return top
+
+
+def parse_arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
+    """``argv`` parsed; a usage error exits with status 2 and the usage of its command.
+
+    argparse itself would report an option unknown to ``serve`` with the top-level usage,
+    which says nothing of ``serve``'s options.
+    """
+    arguments, unknown = parser(environ).parse_known_args(argv)
+    if unknown:
+        arguments.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return arguments
+
+
+def version_text() -> str:
+    """What ``todo-http --version`` prints."""
+    if __version__ == UNKNOWN_VERSION:
+        return (
+            f"todo-http, version unknown: the {DISTRIBUTION!r} distribution is not installed "
+            "(running from a source tree?)"
+        )
+    return f"todo-http {__version__}"
 
 
 def _cors_origins(given: list[str] | None, environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -392,17 +416,6 @@ def serve_configuration(
     return settings, options
 
 
-def display_url(url: str) -> str:
-    """``url`` fit for logs and the terminal: any password replaced by ``***``."""
-    return redacted(url)
-
-
-def _in_memory(url: str) -> bool:
-    if url.startswith("memory:"):
-        return True
-    return parse_database_url(url).in_memory
-
-
 async def _upgrade(url: str, options: Mapping[str, object]) -> str:
     # Alembic is loaded only here: a worker that does not migrate stays without it.
     from todo_core.migrate import head_revision, migrate
@@ -412,11 +425,9 @@ async def _upgrade(url: str, options: Mapping[str, object]) -> str:
 
 
 def _serve(settings: Settings, options: ServeOptions) -> int:
-    with startup_errors():
-        memory = _in_memory(settings.database_url)
-    if memory and options.workers > 1:
+    if preflight(settings.database_url) and options.workers > 1:
         raise StartupError(
-            f"{display_url(settings.database_url)} lives inside one process: "
+            f"{database_name(settings.database_url)} lives inside one process: "
             "use --workers 1, or a database file or server that the workers can share"
         )
     groups = bind_sockets(options.host, options.port, options.workers)
@@ -425,7 +436,7 @@ def _serve(settings: Settings, options: ServeOptions) -> int:
         return 0
     try:
         # Once here, rather than racing in every worker.
-        with startup_errors():
+        with startup_errors(settings.database_url):
             asyncio.run(_upgrade(settings.database_url, settings.store_options))
     except StartupError:
         for sockets in groups:
@@ -436,18 +447,21 @@ def _serve(settings: Settings, options: ServeOptions) -> int:
 
 
 def _migrate(url: str) -> int:
-    if url.startswith("memory:"):
-        raise StartupError("memory:// has no schema to migrate: name a database")
-    with startup_errors():
+    if preflight(url):
+        raise StartupError(
+            f"{database_name(url)} lives inside this process, which is about to exit: "
+            "there is no schema to keep; name a database file or server"
+        )
+    with startup_errors(url):
         revision = asyncio.run(_upgrade(url, {}))
-    print(f"schema is at revision {revision} on {display_url(url)}")
+    print(f"schema is at revision {revision} on {database_name(url)}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a usage error)."""
     environ = os.environ if environ is None else environ
-    arguments = parser(environ).parse_args(argv)
+    arguments = parse_arguments(argv, environ)
     try:
         if arguments.command == "migrate":
             configure_logging("text")

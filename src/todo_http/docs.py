@@ -1,5 +1,8 @@
 """The API describing itself: ``/openapi.json``, and ``/docs`` with the files it needs.
 
+``/docs/`` redirects to ``/docs``; the standalone server also sends ``/`` and ``/docs``
+there (``add_docs_shortcuts``), the first addresses someone who just started it tries.
+
 The page is Swagger UI (5.x, the first to read OpenAPI 3.1) from the
 ``swagger-ui-bundle-v2`` package, served by this server from a fixed list of files, so
 it works with no internet access. Every URL in the page is relative, so it works at
@@ -12,14 +15,14 @@ import functools
 from importlib.resources.abc import Traversable
 from typing import Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from swagger_ui_bundle import swagger_ui_path
 
 from todo_http.errors import NotFound
 from todo_http.keys import API, AUTHENTICATED
 from todo_http.openapi import API_PREFIX, DOCS_ASSETS, openapi_bytes
 
-__all__ = ["add_docs_routes"]
+__all__ = ["add_docs_routes", "add_docs_shortcuts"]
 
 _DOCUMENT: Final = "/openapi.json"
 _SWAGGER_UI: Final[Traversable] = swagger_ui_path  # the package's Swagger UI dist folder
@@ -87,8 +90,31 @@ async def docs_asset(request: web.Request) -> web.Response:
     )
 
 
+def _found(location: str) -> web.Response:
+    # 302 rather than 301: browsers keep a permanent redirect forever, and these
+    # addresses may serve something of their own one day.
+    return web.Response(status=302, headers={hdrs.LOCATION: location})
+
+
+async def docs_page_slash(request: web.Request) -> web.Response:
+    """``<mount>/docs/`` to ``<mount>/docs``, wherever the API is mounted."""
+    return _found(request.path.removesuffix("/"))
+
+
+async def to_docs_page(request: web.Request) -> web.Response:
+    return _found(f"{API_PREFIX}/docs")
+
+
 def add_docs_routes(router: web.UrlDispatcher) -> None:
-    """Register ``/openapi.json``, ``/docs`` and ``/docs/static/{asset}`` (GET and HEAD)."""
+    """Register ``/openapi.json``, ``/docs``, ``/docs/`` (a redirect to ``/docs``) and
+    ``/docs/static/{asset}`` (GET and HEAD)."""
     router.add_get(_DOCUMENT, openapi_json, name="openapi")
     router.add_get("/docs", docs_page, name="docs")
+    router.add_get("/docs/", docs_page_slash, name="docs-slash")
     router.add_get("/docs/static/{asset}", docs_asset, name="docs-asset")
+
+
+def add_docs_shortcuts(router: web.UrlDispatcher) -> None:
+    """Redirect ``/`` and ``/docs`` to the docs page of an API mounted at ``API_PREFIX``."""
+    router.add_get("/", to_docs_page, name="root")
+    router.add_get("/docs", to_docs_page, name="docs-shortcut")

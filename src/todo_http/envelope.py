@@ -61,7 +61,8 @@ def _json(
     payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None
 ) -> web.Response:
     return web.Response(
-        body=orjson.dumps(payload, option=orjson.OPT_UTC_Z),
+        # The newline: a body printed to a terminal (curl) ends its line.
+        body=orjson.dumps(payload, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE),
         status=status,
         headers=headers,
         content_type="application/json",

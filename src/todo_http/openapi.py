@@ -687,12 +687,35 @@ def _docs_paths() -> dict[str, Any]:
     return {
         "/openapi.json": _get_and_head("getOpenApi", document),
         "/docs": _get_and_head("getDocs", page),
+        "/docs/": _get_and_head("getDocsSlash", _to_docs_page("getDocsSlash", "/docs/")),
         "/docs/static/{asset}": _get_and_head("getDocsAsset", asset),
     }
 
 
+def _to_docs_page(operation_id: str, path: str) -> dict[str, Any]:
+    """A redirect to the docs page: where people look for it first."""
+    return _operation(
+        operation_id,
+        f"`{path}` redirects to the interactive page",
+        {
+            "302": {
+                "description": "Found: the page is at `Location`.",
+                "headers": {
+                    "Location": _header(
+                        "The docs page.", {"type": "string", "pattern": "/docs$"}, required=True
+                    ),
+                    "X-Request-ID": _ref("headers", "X-Request-ID"),
+                },
+            },
+            **_errors(),
+        },
+        tag="documentation",
+    )
+
+
 def _operations_paths() -> dict[str, Any]:
-    """``/healthz`` and ``/readyz``, served by the standalone application only."""
+    """``/healthz``, ``/readyz``, and ``/`` and ``/docs`` redirecting to the docs page,
+    served by the standalone application only."""
     health = _operation(
         "getHealth",
         "Liveness: 200 while the process serves (no database call)",
@@ -709,6 +732,8 @@ def _operations_paths() -> dict[str, Any]:
         tag="operations",
     )
     return {
+        "/": _get_and_head("getRoot", _to_docs_page("getRoot", "/")),
+        "/docs": _get_and_head("getDocsShortcut", _to_docs_page("getDocsShortcut", "/docs")),
         "/healthz": _get_and_head("getHealth", health),
         "/readyz": _get_and_head("getReadiness", ready),
     }
@@ -766,7 +791,8 @@ def openapi_document(
 ) -> dict[str, Any]:
     """The document for the API mounted at ``prefix`` (a copy: change it freely).
 
-    ``standalone`` adds ``/healthz`` and ``/readyz``, which only ``create_app`` serves.
+    ``standalone`` adds ``/healthz``, ``/readyz``, ``/`` and ``/docs``, which only
+    ``create_app`` serves.
     ``authenticated`` describes a server whose task operations need a bearer token: the
     ``bearerAuth`` scheme on each, and their 401 and 403 answers.
     """
@@ -778,4 +804,5 @@ def openapi_bytes(
     prefix: str = API_PREFIX, *, standalone: bool = True, authenticated: bool = False
 ) -> bytes:
     """The document as served at ``{prefix}/openapi.json``, encoded once per variant."""
-    return orjson.dumps(_build(_check_prefix(prefix), standalone, authenticated))
+    document = _build(_check_prefix(prefix), standalone, authenticated)
+    return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)  # as the envelope's

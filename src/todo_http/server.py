@@ -31,20 +31,20 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from todo_core import StoreUnavailable, TodoError
 from todo_http.app import create_app
 from todo_http.connections import ConnectionLimit, GuardedSite, guard_requests, raise_file_limit
 from todo_http.logs import AccessLogger, LogFormat, configure_logging
+from todo_http.openapi import API_PREFIX
 from todo_http.settings import Settings
+from todo_http.startup import StartupError, database_name, startup_errors
 
 __all__ = [
     "ServeOptions",
-    "StartupError",
+    "StartupError",  # defined in todo_http.startup; here too, where the callers look
     "bind_sockets",
-    "describe_error",
     "run_workers",
     "serve",
-    "startup_errors",
+    "where_serving",
 ]
 
 log = logging.getLogger("todo_http.server")
@@ -73,44 +73,6 @@ class ServeOptions:
     # Open connections per process: room for 10,000 event streams and ordinary clients.
     max_connections: int = 12_000
     log_format: LogFormat = "text"
-
-
-class StartupError(Exception):
-    """The server cannot start; the message is one line for the operator."""
-
-
-def describe_error(error: BaseException) -> str:
-    """``error`` and its root cause in one line, e.g. for a database that refuses.
-
-    The store's own messages name only the error's type (they may reach clients); the
-    operator starting the server also wants the driver's text, which names no secret.
-    """
-    message = str(error) or type(error).__name__
-    root = error
-    for _ in range(10):  # a cycle in a chain of causes must not hang the report
-        cause = root.__cause__ or root.__context__
-        if cause is None:
-            break
-        root = cause
-    if root is not error:
-        detail = str(root) or type(root).__name__
-        if detail not in message:
-            message = f"{message} ({detail})"
-    if isinstance(error, StoreUnavailable):
-        message = f"cannot reach the database: {message}"
-    return " ".join(message.split())
-
-
-@contextmanager
-def startup_errors() -> Iterator[None]:
-    """Turn the failures an operator can fix (database, URL, address) into ``StartupError``.
-
-    Anything else is a bug and keeps its traceback.
-    """
-    try:
-        yield
-    except (TodoError, ValueError, OSError) as error:
-        raise StartupError(describe_error(error)) from error
 
 
 def _addresses(host: str, port: int) -> list[tuple[int, Any]]:
@@ -183,9 +145,15 @@ def _authority(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _urls(sockets: Sequence[socket.socket]) -> str:
+def where_serving(sockets: Sequence[socket.socket], database_url: str) -> str:
+    """Where a server on ``sockets`` answers, where its docs page is, and where its tasks
+    are: what someone who just started it needs next."""
     names = [sock.getsockname() for sock in sockets]
-    return ", ".join(f"http://{_authority(name[0], name[1])}" for name in names)
+    urls = [f"http://{_authority(name[0], name[1])}" for name in names]
+    return (
+        f"{', '.join(urls)} (API docs: {urls[0]}{API_PREFIX}/docs), "
+        f"tasks in {database_name(database_url)}"
+    )
 
 
 class _GracefulStop:
@@ -265,9 +233,9 @@ def serve(
     stop.install()
     if parent is not None:
         stop.watch_parent(parent)
-    urls = _urls(sockets)
+    where = where_serving(sockets, settings.database_url)
     limit = ConnectionLimit(_connection_limit(options.max_connections, raise_file_limit()))
-    with startup_errors(), _closing(sockets):
+    with startup_errors(settings.database_url), _closing(sockets):
         main = loop.create_task(
             _serve_app(
                 create_app(settings=settings),
@@ -275,7 +243,7 @@ def serve(
                 options,
                 limit,
                 settings.body_timeout,
-                announce=lambda: log.info("%s serving on %s", name, urls),
+                announce=lambda: log.info("%s serving on %s", name, where),
             )
         )
         try:
@@ -455,7 +423,7 @@ def run_workers(
         for signum in (signal.SIGTERM, signal.SIGINT)
     }
     context = multiprocessing.get_context("spawn")
-    urls = _urls(groups[0])
+    where = where_serving(groups[0], settings.database_url)
     try:
         for number, sockets in enumerate(groups, start=1):
             process = context.Process(
@@ -472,7 +440,7 @@ def run_workers(
         for sockets in groups:
             for sock in sockets:
                 sock.close()
-    log.info("started %d workers on %s", len(groups), urls)
+    log.info("started %d workers on %s", len(groups), where)
     try:
         status = supervisor.wait()
         log.info("all workers stopped")

@@ -135,9 +135,11 @@ class TestNonObjectBodies:
                 assert await snapshot(client) == before
 
 
+# Not "/" nor "/docs": the standalone server redirects them to the docs page
+# (test_openapi.py).
 UNKNOWN_ROUTES = [
-    "/",
     "/nope",
+    "/docs/x",
     "/api",
     "/api/",
     "/api/alice",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from tests.http.process import free_port
-from todo_core import open_store
+from todo_core import TaskStore, open_store
 from todo_http.keys import SETTINGS
 
 EMBEDDING = Path(__file__).resolve().parents[2] / "docs" / "embedding.md"
@@ -151,3 +152,34 @@ async def test_api_keys(
 
 async def test_counting(example: Importer, aiohttp_client: AiohttpClient) -> None:
     await example("test_counting").test_writes_are_counted(aiohttp_client)
+
+
+def _store_table() -> dict[str, list[str]]:
+    """Method name -> parameter names, from the "Bring your own store" table."""
+    text = EMBEDDING.read_text(encoding="utf-8")
+    section = text.partition("## Bring your own store")[2].partition("\n## ")[0]
+    table: dict[str, list[str]] = {}
+    for name, parameters in re.findall(r"^\| `(\w+)\((.*?)\)` \|", section, re.MULTILINE):
+        listed = (part.split(":")[0].split("=")[0].strip() for part in parameters.split(","))
+        table[name] = [parameter for parameter in listed if parameter not in ("", "*")]
+    return table
+
+
+def test_the_store_table_lists_every_method_of_the_protocol() -> None:
+    """A store written from the table must be complete: a missing method is a 500 on
+    every request that needs it (list_fields once was, for every listing)."""
+    protocol = {
+        name: [
+            parameter for parameter in inspect.signature(member).parameters if parameter != "self"
+        ]
+        for name, member in vars(TaskStore).items()
+        if inspect.iscoroutinefunction(member) and not name.startswith("_")
+    }
+    assert "list_fields" in protocol
+    assert _store_table() == protocol
+
+
+def test_the_counting_store_on_the_page_is_a_whole_store() -> None:
+    source = example_files()["counting"]
+    defined = set(re.findall(r"^    async def (\w+)\(", source, re.MULTILINE))
+    assert defined == set(_store_table())

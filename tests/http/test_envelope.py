@@ -13,9 +13,11 @@ from uuid import RFC_4122, UUID, uuid4
 import orjson
 import pytest
 from aiohttp.test_utils import make_mocked_request
+from pytest_aiohttp import AiohttpClient
 
-from todo_core import Task
+from todo_core import MemoryTaskStore, Task
 from todo_core.timestamps import rfc3339
+from todo_http import create_app
 from todo_http.envelope import _request_id, success, task_data
 
 
@@ -65,3 +67,28 @@ def test_server_made_request_ids_are_random_uuid4_in_hex() -> None:
         assert parsed.hex == value  # 32 lower-case hexadecimal digits
         assert parsed.version == 4
         assert parsed.variant == RFC_4122
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/alice/tasks", {"title": "x"}),
+        ("GET", "/api/alice/tasks", None),
+        ("POST", "/api/alice/tasks", {"title": ""}),
+        ("GET", "/nowhere", None),
+        ("GET", "/healthz", None),
+        ("GET", "/api/openapi.json", None),
+    ],
+    ids=["created", "list", "invalid", "not-found", "probe", "document"],
+)
+async def test_every_json_body_ends_its_line(
+    aiohttp_client: AiohttpClient, method: str, path: str, body: object
+) -> None:
+    """So that curl's output, printed to a terminal, does not run into the prompt."""
+    client = await aiohttp_client(create_app(MemoryTaskStore()))
+    response = await client.request(method, path, json=body)
+    assert response.content_type == "application/json"
+    raw = await response.read()
+    assert raw.endswith(b"}\n")
+    assert raw.count(b"\n") == 1  # one line: compact, then the newline
+    assert isinstance(orjson.loads(raw), dict)

@@ -440,6 +440,36 @@ class TestDocsPage:
                 assert body, url
                 check_response(DOCUMENT, "GET", asset.url.raw_path, 200, asset.headers, body)
 
+    @pytest.mark.parametrize("path", ["/", "/docs", "/api/docs/"])
+    async def test_the_addresses_people_try_first_redirect_to_the_page(
+        self, aiohttp_client: AiohttpClient, path: str
+    ) -> None:
+        client = await aiohttp_client(create_app(MemoryTaskStore()))
+        for method in ("GET", "HEAD"):
+            async with client.request(method, path, allow_redirects=False) as response:
+                assert response.status == 302
+                assert response.headers["Location"] == "/api/docs"
+                body = await response.read()
+                check_response(DOCUMENT, method, path, 302, response.headers, body)
+        async with client.get(path) as followed:  # as a browser does
+            assert followed.status == 200
+            assert followed.content_type == "text/html"
+            assert str(followed.url.path) == "/api/docs"
+
+    async def test_a_mounted_api_redirects_its_own_docs_slash_and_nothing_else(
+        self, aiohttp_client: AiohttpClient
+    ) -> None:
+        """The application that mounts the API owns ``/``: embedding.md says why."""
+        app = web.Application()
+        app.add_subapp("/todo/v1", create_api(MemoryTaskStore()))
+        client = await aiohttp_client(app)
+        async with client.get("/todo/v1/docs/", allow_redirects=False) as response:
+            assert response.status == 302
+            assert response.headers["Location"] == "/todo/v1/docs"
+        for path in ("/", "/docs"):
+            async with client.get(path, allow_redirects=False) as response:
+                assert response.status == 404
+
     async def test_an_unknown_asset_is_a_404_envelope(self, aiohttp_client: AiohttpClient) -> None:
         client = await aiohttp_client(create_app(MemoryTaskStore()))
         async with client.get("/api/docs/static/secrets.txt") as response:

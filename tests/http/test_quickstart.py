@@ -4,8 +4,12 @@ Each is run against its own fresh server, started the way the README says: ``tod
 serve`` with no options, in an empty working directory, so on the default port 8080.
 Every ```` ```sh ```` block runs in order with bash (``set -euo pipefail``), its shell
 variables carried to the next block, and must exit 0; each ``# expect: TEXT`` comment
-line in a block names text that the block's output must contain. Blocks of any other
-language (``console`` for installing and starting the server) are not run.
+line in a block names text that the block's output must contain, ``$NAME`` in it being
+the shell variable's value after the block. Blocks of any other language (``console``
+for installing and starting the server) are not run.
+
+The quickstart also runs after the README's walkthrough, on the same server and
+database, as a reader who follows the README's link to it does.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -30,6 +34,7 @@ DEFAULT_PORT = 8080
 
 _SH_BLOCK = re.compile(r"^```sh\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 _EXPECT = "# expect: "
+_VARIABLE = re.compile(r"\$(\w+)")
 
 
 def sh_blocks(markdown: str) -> list[str]:
@@ -43,6 +48,17 @@ def expectations(block: str) -> list[str]:
         for line in block.splitlines()
         if line.strip().startswith(_EXPECT)
     ]
+
+
+def expanded(expectation: str, variables: Mapping[str, str]) -> str:
+    """``expectation`` with each ``$NAME`` replaced by that variable's value."""
+    return _VARIABLE.sub(lambda match: variables[match[1]], expectation)
+
+
+def _variables(dump: Path) -> dict[str, str]:
+    """The environment that ``env -0`` wrote to ``dump``."""
+    entries = dump.read_bytes().decode().split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
 
 
 def _todo_http_script() -> Path:
@@ -85,13 +101,17 @@ def default_server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def run_walkthrough(blocks: list[str], tmp_path: Path) -> None:
     """Run ``blocks`` in order as described in this module's docstring."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     state = tmp_path / "shell-state.sh"
     state.write_text("")
+    dump = tmp_path / "shell-variables"
     shell = tmp_path / "shell"
-    shell.mkdir()
+    shell.mkdir(exist_ok=True)
     for number, block in enumerate(blocks, start=1):
         # allexport, so every variable a block sets is written out for the next one.
-        script = f"set -a\n. {state}\nset -euo pipefail\n{block}\nexport -p > {state}\n"
+        script = (
+            f"set -a\n. {state}\nset -euo pipefail\n{block}\nexport -p > {state}\nenv -0 > {dump}\n"
+        )
         result = subprocess.run(
             ["bash", "-c", script],
             cwd=shell,
@@ -102,7 +122,9 @@ def run_walkthrough(blocks: list[str], tmp_path: Path) -> None:
         )
         where = f"block {number}:\n{block}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         assert result.returncode == 0, where
+        variables = _variables(dump)
         for expected in expectations(block):
+            expected = expanded(expected, variables)
             assert expected in result.stdout, f"{expected!r} not printed by {where}"
 
 
@@ -118,6 +140,23 @@ def test_readme_walkthrough_runs_as_printed(default_server: ServerProcess, tmp_p
     assert any("curl" in block for block in blocks), "README.md has no ```sh curl walkthrough"
     run_walkthrough(blocks, tmp_path)
     assert "Traceback" not in default_server.output
+
+
+def test_the_quickstart_runs_after_the_readme_walkthrough(
+    default_server: ServerProcess, tmp_path: Path
+) -> None:
+    """The README links to the quickstart; its reader still has the server and the task
+    it made ("Buy milk", in ./todo.db), which the quickstart's lists must not count."""
+    run_walkthrough(sh_blocks(README.read_text(encoding="utf-8")), tmp_path / "readme")
+    run_walkthrough(sh_blocks(QUICKSTART.read_text(encoding="utf-8")), tmp_path / "quickstart")
+    assert "Traceback" not in default_server.output
+
+
+def test_expectations_fill_in_shell_variables() -> None:
+    assert (
+        expanded("Location: /api/$ME/tasks/", {"ME": "alice-1"}) == "Location: /api/alice-1/tasks/"
+    )
+    assert expanded('"title":"Buy milk"', {}) == '"title":"Buy milk"'
 
 
 def test_the_quickstart_reaches_every_endpoint() -> None:
