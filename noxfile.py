@@ -15,7 +15,7 @@ SOURCES = ("src", "tests", "benchmarks", "noxfile.py")
 @nox.session
 def tests(session: nox.Session) -> None:
     """Tests on the memory store, SQLite and, with TODO_TEST_POSTGRES_URL, PostgreSQL."""
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
 
 
@@ -30,14 +30,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the packages, the tests, the benchmarks and this file."""
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", *session.posargs)
 
 
 @nox.session
 def serve(session: nox.Session) -> None:
     """Serve the API on http://127.0.0.1:8080 from ./todo.db (arguments go to `serve`)."""
-    session.install("-e", ".")
+    session.install("-e", ".[server]")
     session.run("todo-http", "serve", *session.posargs)
 
 
@@ -55,7 +55,7 @@ def bench(session: nox.Session) -> None:
     `nox -s bench -- --duration 5 --rounds 2` (`python -m benchmarks.http --help`);
     `--no-scale` leaves out the large table (`python -m benchmarks.scale --help`).
     """
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "bench"))
     load = [argument for argument in session.posargs if argument != "--no-scale"]
     session.run("python", "-m", "benchmarks.http", *load)
     if "--no-scale" not in session.posargs:

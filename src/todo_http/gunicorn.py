@@ -12,7 +12,7 @@ exactly as ``todo-http serve``'s do (``DATABASE_URL``, ``TODO_SECRET``,
 ``TODO_CORS_ORIGINS``, ``TODO_AUTH`` and its keys; see docs/security.md), except that
 the workers never create or upgrade the schema: run ``todo-http migrate`` once before
 starting them, so that they do not race to.
-gunicorn itself is not a dependency (``pip install 'todo[gunicorn]'``); this module
+gunicorn comes with the ``gunicorn`` extra (``pip install 'todo-core[gunicorn]'``); this module
 does not import it.
 """
 

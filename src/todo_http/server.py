@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from todo_core import StoreUnavailable, TodoError
+from todo_core import SchemaNotCurrent, StoreUnavailable, TodoError
 from todo_http.app import create_app
 from todo_http.logs import AccessLogger, LogFormat, configure_logging
 from todo_http.settings import Settings
@@ -78,6 +78,11 @@ def describe_error(error: BaseException) -> str:
     The store's own messages name only the error's type (they may reach clients); the
     operator starting the server also wants the driver's text, which names no secret.
     """
+    if isinstance(error, SchemaNotCurrent):  # the store's remedy is the library's; ours:
+        return (
+            f"the database schema is at revision {error.current or 'none'}, this server "
+            f"needs {error.required}: run `todo-http migrate`"
+        )
     message = str(error) or type(error).__name__
     root = error
     for _ in range(10):  # a cycle in a chain of causes must not hang the report

@@ -22,9 +22,22 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import ALICE, SQL_BACKENDS, fresh_postgres_database, walk
-from todo_core import ListQuery, StoreError, TaskCreate, _sql, open_store, sqlgen
+from todo_core import (
+    ListQuery,
+    SchemaNotCurrent,
+    StoreError,
+    TaskCreate,
+    _sql,
+    open_store,
+    sqlgen,
+)
 from todo_core.engine import create_engine
-from todo_core.migrate import current_revision, head_revision, upgrade_schema
+from todo_core.migrate import (
+    current_revision,
+    head_revision,
+    require_current_schema,
+    upgrade_schema,
+)
 from todo_core.schema import UTCTimestamp, metadata, next_stamp
 from todo_core.sql import SqlTaskStore
 
@@ -80,6 +93,31 @@ async def table_names(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as connection:
         names = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     return set(names)
+
+
+class TestUnmigratedDatabase:
+    async def test_a_store_refuses_it_and_names_the_library_remedy(self, empty_url: str) -> None:
+        """Without create_schema an empty database is refused with SchemaNotCurrent,
+        whose message gives the library's remedies and names no command line: a
+        library user has none (todo_http adds its own, see test_cli)."""
+        with pytest.raises(SchemaNotCurrent) as raised:
+            async with open_store(empty_url):
+                pass
+        error = raised.value
+        assert (error.current, error.required) == (None, head_revision())
+        assert isinstance(error, StoreError)
+        assert "create_schema=True" in str(error)
+        assert "todo_core.migrate.migrate" in str(error)
+        assert "todo-http" not in str(error)
+        assert "--" not in str(error)
+
+    async def test_the_migration_check_raises_the_same(self, engine: AsyncEngine) -> None:
+        """require_current_schema (what the migration path checks) says the same."""
+        with pytest.raises(SchemaNotCurrent, match="at revision none") as raised:
+            await require_current_schema(engine)
+        assert "todo-http" not in str(raised.value)
+        await upgrade_schema(engine)
+        await require_current_schema(engine)
 
 
 class TestMigratedSchema:

@@ -933,7 +933,7 @@ def test_without_pyjwt_jwt_is_a_startup_error_saying_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "jwt", None)  # import jwt now raises ImportError
-    with pytest.raises(StartupError, match=r"pip install 'todo\[jwt\]'"):
+    with pytest.raises(StartupError, match=r"pip install 'todo-core\[jwt\]'"):
         _settings("--auth", "jwt", TODO_JWT_SECRET=SECRET)
 
 
