@@ -21,7 +21,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.helpers import ALICE, SQL_BACKENDS, fresh_postgres_database, walk
+from tests.backends import SQL_BACKENDS, fresh_postgres_database
+from tests.listing import walk
+from tests.values import ALICE
 from todo_core import (
     ListQuery,
     SchemaNotCurrent,
@@ -96,23 +98,9 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 
 
 class TestUnmigratedDatabase:
-    async def test_a_store_refuses_it_and_names_the_library_remedy(self, empty_url: str) -> None:
-        """Without create_schema an empty database is refused with SchemaNotCurrent,
-        whose message gives the library's remedies and names no command line: a
-        library user has none (todo_http adds its own, see test_cli)."""
-        with pytest.raises(SchemaNotCurrent) as raised:
-            async with open_store(empty_url):
-                pass
-        error = raised.value
-        assert (error.current, error.required) == (None, head_revision())
-        assert isinstance(error, StoreError)
-        assert "create_schema=True" in str(error)
-        assert "todo_core.migrate.migrate" in str(error)
-        assert "todo-http" not in str(error)
-        assert "--" not in str(error)
-
     async def test_the_migration_check_raises_the_same(self, engine: AsyncEngine) -> None:
-        """require_current_schema (what the migration path checks) says the same."""
+        """require_current_schema says what a store says on opening it (test_failure):
+        the library's remedy, no command line."""
         with pytest.raises(SchemaNotCurrent, match="at revision none") as raised:
             await require_current_schema(engine)
         assert "todo-http" not in str(raised.value)

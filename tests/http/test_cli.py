@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.helpers import fresh_postgres_database
-from tests.http.process import ServerProcess, free_port, server_environment, worker_serving
+from tests.backends import fresh_postgres_database
+from tests.http.server_process import ServerProcess, free_port, server_environment, worker_serving
 from todo_core import open_store
 from todo_core.engine import create_engine
 from todo_core.migrate import current_revision, head_revision

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.http.process import STARTUP_SECONDS, free_port, migrate, server_environment
+from tests.http.server_process import STARTUP_SECONDS, free_port, migrate, server_environment
 from todo_http import gunicorn
 from todo_http.keys import SETTINGS
 from todo_http.server import StartupError
