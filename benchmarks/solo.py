@@ -23,7 +23,6 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
@@ -32,7 +31,7 @@ from benchmarks.databases import migrate, throwaway_database
 from benchmarks.errors import BenchError
 from benchmarks.harness import LoadOptions
 from benchmarks.processes import our_server, running_server
-from benchmarks.report import OURS_POSTGRES, OURS_SQLITE, commit, number, write_results
+from benchmarks.report import OURS_POSTGRES, OURS_SQLITE, Row, commit, markdown, write_results
 
 __all__ = ["SOLO_SCENARIOS", "main"]
 
@@ -46,20 +45,9 @@ wrk.body = '{"title": "Solo bench task", "description": "created by benchmarks.s
 """
 _LATENCY: Final = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _MS_PER_UNIT: Final = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-@dataclass(frozen=True)
-class SoloRow:
-    """One server in one scenario: the round with the median req/s."""
-
-    scenario: str
-    server: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    non2xx: int
-    cpu_us_per_req: float
-    rss_mib: float
+_SOCKET_ERRORS: Final = re.compile(
+    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
+)
 
 
 def _post(url: str, body: dict[str, str]) -> str:
@@ -109,10 +97,9 @@ def _wrk(url: str, seconds: int, options: LoadOptions, script: Path | None) -> s
     return done.stdout
 
 
-def _run(
-    scenario: str, server: str, pid: int, url: str, options: LoadOptions, script: Path
-) -> SoloRow:
-    """One measured wrk run (after an unrecorded warm-up) against ``pid``."""
+def _run(scenario: str, server: str, pid: int, url: str, options: LoadOptions, script: Path) -> Row:
+    """One measured wrk run (after an unrecorded warm-up) against ``pid``; the columns
+    that compare with the limit server stay empty."""
     chosen = script if scenario == "create" else None
     if options.warmup:
         _wrk(url, options.warmup, options, chosen)
@@ -124,22 +111,27 @@ def _run(
         raise BenchError(f"wrk completed no request on {url}:\n{output}")
     latency = {p: float(v) * _MS_PER_UNIT[unit] for p, v, unit in _LATENCY.findall(output)}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return SoloRow(
+    socket_errors = _SOCKET_ERRORS.search(output)
+    return Row(
         scenario=scenario,
         server=server,
         rps=int(requests.group(1)) / options.duration,
         p50_ms=latency["50"],
         p99_ms=latency["99"],
         non2xx=0 if non2xx is None else int(non2xx.group(1)),
+        socket_errors=0 if socket_errors is None else sum(map(int, socket_errors.groups())),
         cpu_us_per_req=cpu / int(requests.group(1)) * 1e6,
+        postgres_cpu_us_per_req=None,
         rss_mib=_rss_mib(pid),
+        rps_vs_limit=None,
+        cpu_vs_limit=None,
     )
 
 
 def _measure(
     arguments: argparse.Namespace, options: LoadOptions, scenarios: Sequence[str]
-) -> list[SoloRow]:
-    runs: dict[tuple[str, str], list[SoloRow]] = {}
+) -> list[Row]:
+    runs: dict[tuple[str, str], list[Row]] = {}
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="todo-solo-")))
         script = work / "create.lua"
@@ -167,20 +159,6 @@ def _measure(
     return [sorted(rows, key=lambda r: r.rps)[(len(rows) - 1) // 2] for rows in runs.values()]
 
 
-def _markdown(rows: Sequence[SoloRow]) -> str:
-    lines = [
-        "| scenario | server | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | RSS MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r.scenario} | {r.server} | {number(r.rps)} | {number(r.p50_ms, 2)} "
-        f"| {number(r.p99_ms, 2)} | {r.non2xx} | {number(r.cpu_us_per_req)} "
-        f"| {number(r.rss_mib, 1)} |"
-        for r in rows
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure; return the exit status (1 on a failure, 130 when interrupted)."""
     given = list(sys.argv[1:] if argv is None else argv)
@@ -203,9 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def measure() -> None:
         rows = _measure(arguments, options, scenarios)
-        text = _markdown(rows)
+        text = markdown(rows, {})
         revision = commit()
-        cpu = statistics.median(row.cpu_us_per_req for row in rows)
+        cpu = statistics.median(row.cpu_us_per_req or 0.0 for row in rows)
         summary = (
             f"our server alone, {options.duration} s per run after {options.warmup} s "
             f"warm-up, {options.rounds} round(s), {options.connections} connections, "
@@ -218,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv=given,
             revision=revision,
             options=options,
-            details={"rows": [asdict(row) for row in rows]},
+            details={"rows": [row.as_dict() for row in rows]},
             summary=summary,
             text=text,
             checks=[],
