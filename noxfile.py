@@ -1,10 +1,13 @@
-"""Developer tasks. `nox` runs lint, typecheck and the whole test suite; `nox -l` lists all."""
+"""Developer tasks. `nox` runs lint, typecheck and the whole test suite under coverage;
+`nox -l` lists all."""
 
 from __future__ import annotations
 
+import os
+
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "coverage"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
@@ -14,9 +17,29 @@ SOURCES = ("src", "tests", "benchmarks", "noxfile.py")
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Tests on the memory store, SQLite and, with TODO_TEST_POSTGRES_URL, PostgreSQL."""
+    """Tests on the memory store, SQLite and, with TODO_TEST_POSTGRES_URL, PostgreSQL,
+    without coverage: for focused runs (`nox -s tests -- tests/core -x`)."""
     session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """The whole test suite under coverage.py, server processes included: branch coverage
+    of todo_core and todo_http, failing under pyproject's fail_under when it ran whole
+    with PostgreSQL (TODO_TEST_POSTGRES_URL), as CI runs it. Arguments go to pytest."""
+    groups = nox.project.dependency_groups(PYPROJECT, "test", "coverage")
+    session.install("-e", ".[server]", *groups)
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "combine", "--quiet")
+    if session.posargs or not os.environ.get("TODO_TEST_POSTGRES_URL"):
+        # fail_under is what the whole suite reaches with PostgreSQL; a part of it, or
+        # a run whose PostgreSQL tests skipped, is reported but not judged by it.
+        session.log("coverage threshold not enforced: not the whole suite with PostgreSQL")
+        session.run("coverage", "report", "--fail-under=0")
+    else:
+        session.run("coverage", "report")
 
 
 @nox.session
@@ -46,7 +69,8 @@ def bench(session: nox.Session) -> None:
     """Load the server beside the limit server and on a 1,000,000-task table; time the store.
 
     The HTTP suites use ../shared/bench; the scale one compares a 1,000,000-task table
-    with a 10,000-task one.
+    with a 10,000-task one. Without ../shared/bench (a clone of this repository alone)
+    both say they are skipped and `benchmarks.solo` measures our server by itself.
 
     Needs wrk (apt-get install wrk) and PostgreSQL: TODO_BENCH_POSTGRES_URL names the
     maintenance database through which the bench databases are created and dropped
