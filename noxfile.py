@@ -1,13 +1,15 @@
-"""Developer tasks. `nox` runs lint, typecheck and the whole test suite; `nox -l` lists all."""
+"""Developer tasks. `nox` runs lint, typecheck and the whole test suite under coverage;
+`nox -l` lists all."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "coverage"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
@@ -17,9 +19,29 @@ SOURCES = ("src", "tests", "benchmarks", "noxfile.py")
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Tests on the memory store, SQLite and, with TODO_TEST_POSTGRES_URL, PostgreSQL."""
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    """Tests on the memory store, SQLite and, with TODO_TEST_POSTGRES_URL, PostgreSQL,
+    without coverage: for focused runs (`nox -s tests -- tests/core -x`)."""
+    session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """The whole test suite under coverage.py, server processes included: branch coverage
+    of todo_core and todo_http, failing under pyproject's fail_under when it ran whole
+    with PostgreSQL (TODO_TEST_POSTGRES_URL), as CI runs it. Arguments go to pytest."""
+    groups = nox.project.dependency_groups(PYPROJECT, "test", "coverage")
+    session.install("-e", ".[server]", *groups)
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "combine", "--quiet")
+    if session.posargs or not os.environ.get("TODO_TEST_POSTGRES_URL"):
+        # fail_under is what the whole suite reaches with PostgreSQL; a part of it, or
+        # a run whose PostgreSQL tests skipped, is reported but not judged by it.
+        session.log("coverage threshold not enforced: not the whole suite with PostgreSQL")
+        session.run("coverage", "report", "--fail-under=0")
+    else:
+        session.run("coverage", "report")
 
 
 @nox.session
@@ -33,7 +55,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the packages, the tests, the benchmarks and this file."""
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", *session.posargs)
 
 
@@ -45,7 +67,7 @@ def serve(session: nox.Session) -> None:
 
 
 def _install_project_once(session: nox.Session) -> None:
-    """`pip install -e .` into a new environment, or after pyproject.toml changed.
+    """`pip install -e .[server]` into a new environment, or after pyproject.toml changed.
 
     The install is editable, so changes to the code need none; only the project's
     metadata (dependencies, the `todo-http` script) does. A stamp in the environment
@@ -57,7 +79,7 @@ def _install_project_once(session: nox.Session) -> None:
     if stamp.is_file() and stamp.read_text() == wanted:
         session.log("project already installed from this pyproject.toml")
         return
-    session.install("-e", ".")
+    session.install("-e", ".[server]")
     stamp.write_text(wanted)
 
 
@@ -66,7 +88,8 @@ def bench(session: nox.Session) -> None:
     """Load the server beside the limit server and on a 1,000,000-task table; time the store.
 
     The HTTP suites use ../shared/bench; the scale one compares a 1,000,000-task table
-    with a 10,000-task one.
+    with a 10,000-task one. Without ../shared/bench (a clone of this repository alone)
+    both say they are skipped and `benchmarks.solo` measures our server by itself.
 
     Needs wrk (apt-get install wrk) and PostgreSQL: TODO_BENCH_POSTGRES_URL names the
     maintenance database through which the bench databases are created and dropped
@@ -75,7 +98,7 @@ def bench(session: nox.Session) -> None:
     `nox -s bench -- --duration 5 --rounds 2` (`python -m benchmarks.http --help`);
     `--no-scale` leaves out the large table (`python -m benchmarks.scale --help`).
     """
-    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "bench"))
     load = [argument for argument in session.posargs if argument != "--no-scale"]
     session.run("python", "-m", "benchmarks.http", *load)
     if "--no-scale" not in session.posargs:

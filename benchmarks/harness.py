@@ -20,6 +20,7 @@ __all__ = [
     "Harness",
     "LoadOptions",
     "default_bench_dir",
+    "skipped_without_harness",
 ]
 
 BENCH_DIR_VARIABLE: Final = "TODO_BENCH_DIR"
@@ -29,12 +30,25 @@ SEED_SECONDS: Final = 300.0
 # user with 50 tasks that the suite never writes to.
 SEEDED_USERS: Final = 100 + 1
 SEEDED_TASKS: Final = 100 * 10 + 50
+_FILES: Final = ("bench.py", "limit_server.py")
 
 
 def default_bench_dir() -> Path:
     """``$TODO_BENCH_DIR``, else ``../shared/bench`` beside this repository."""
     given = os.environ.get(BENCH_DIR_VARIABLE)
     return Path(given) if given else REPOSITORY.parent / "shared" / "bench"
+
+
+def skipped_without_harness(directory: Path, what: str) -> str | None:
+    """None when ``directory`` holds the harness, else the line that says ``what`` is
+    skipped: a clone of this repository alone has no ``../shared/bench``."""
+    missing = [name for name in _FILES if not (directory / name).is_file()]
+    if not missing:
+        return None
+    return (
+        f"benchmarks: no load harness in {directory} ({', '.join(missing)} not found; "
+        f"--bench-dir or {BENCH_DIR_VARIABLE} name it): {what} is skipped"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,12 +78,8 @@ class Harness:
         self.directory = directory.resolve()
         self.script = self.directory / "bench.py"
         self.limit_server = self.directory / "limit_server.py"
-        missing = [p.name for p in (self.script, self.limit_server) if not p.is_file()]
-        if missing:
-            raise BenchError(
-                f"{', '.join(missing)} not found in {self.directory}: pass --bench-dir "
-                f"or set {BENCH_DIR_VARIABLE} to the shared load harness"
-            )
+        if note := skipped_without_harness(self.directory, "this benchmark"):
+            raise BenchError(note.removeprefix("benchmarks: "))
 
     def seed(self, base: str, state: Path) -> None:
         """100 users x 10 tasks plus a list user with 50, created through ``base``'s API."""

@@ -5,7 +5,8 @@ on a temporary SQLite file, and ``limit_server.py`` on its own PostgreSQL databa
 Seeds each through its API and runs ``bench.py suite`` over all three, interleaved,
 so that noise on a shared machine hits them alike. Prints a markdown table with
 ratios to the limit server and writes results.json, results.md and chart.png.
-docs/performance.md explains every number.
+docs/performance.md explains every number. Without the harness (a clone of this
+repository alone) it says the comparison is skipped and runs ``benchmarks.solo``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from benchmarks.chart import draw
+from benchmarks import solo
 from benchmarks.cli import SCENARIOS, load_options, load_parser, run_guarded
 from benchmarks.databases import migrate, throwaway_database
-from benchmarks.harness import Harness, LoadOptions
+from benchmarks.harness import Harness, LoadOptions, skipped_without_harness
 from benchmarks.processes import Server, free_port, our_server, running_server
 from benchmarks.report import (
     LIMIT,
@@ -39,6 +40,8 @@ from benchmarks.report import (
 )
 
 __all__ = ["main"]
+
+_COMPARISON = "the side-by-side comparison with the limit server"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +128,9 @@ def _report(
         text=text,
         checks=checks,
     )
+    # Only here: matplotlib is for this chart, which a run without the harness never draws.
+    from benchmarks.chart import draw
+
     draw(table, out_dir / "chart.png", "todo vs limit server\n" + summary.replace("; ", "\n"))
     print(f"\nwrote {out_dir / 'results.json'}, results.md and chart.png")
 
@@ -135,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     arguments = parser.parse_args(given)
     options = load_options(parser, arguments)
+    if note := skipped_without_harness(arguments.bench_dir, _COMPARISON):
+        print(f"{note}; measuring our server alone (benchmarks.solo)", flush=True)
+        return solo.main(given)
 
     def measure() -> None:
         suite = _measure(arguments, options)

@@ -1,8 +1,12 @@
-"""Where each backend's test store lives, and how a test gets an empty one."""
+"""Where each backend's test store lives, how a test gets an empty one, and throwaway
+PostgreSQL databases."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,9 +14,11 @@ from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.pgbouncer import SESSION_PGBOUNCER, pgbouncer_binary
-from todo_core import TaskStore, open_store
+from todo_core import MemoryTaskStore, TaskStore, open_store
+from todo_core.engine import database_url
 from todo_core.schema import idempotency_keys, tasks
 from todo_core.sql import SqlTaskStore
 
@@ -97,3 +103,51 @@ async def open_backend(backend: str, tmp_path: Path, **options: object) -> Async
             await run_sql(store, sa.delete(tasks))
             await run_sql(store, sa.delete(idempotency_keys))
         yield store
+
+
+# The backends that have a database underneath (parametrize values, like BACKENDS).
+SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@asynccontextmanager
+async def fresh_postgres_database(create_options: str = "") -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards.
+
+    It is created through the ``postgres`` maintenance database of the server that
+    ``TODO_TEST_POSTGRES_URL`` names; skips (or fails in CI) like every PostgreSQL test.
+    """
+    base = database_url(postgres_url())
+    name = f"todo_test_{uuid.uuid4().hex[:16]}"
+    maintenance = create_async_engine(
+        base.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
+    )
+    try:
+        async with maintenance.connect() as connection:
+            await connection.exec_driver_sql(f'CREATE DATABASE "{name}" {create_options}')
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with maintenance.connect() as connection:
+                await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await maintenance.dispose()
+
+
+async def stored_task_count(store: TaskStore) -> int:
+    """How many tasks the store holds for all users together (a bypass of the API)."""
+    if isinstance(store, SqlTaskStore):
+        (count,) = (await run_sql(store, sa.select(sa.func.count()).select_from(tasks)))[0]
+        return int(count)
+    assert isinstance(store, MemoryTaskStore)
+    return sum(len(user_tasks) for user_tasks in store._tasks.values())
+
+
+async def sqlite_threads_finished() -> None:
+    """Wait for the SQLite store's worker threads to end: a store that failed to open
+    leaves none behind (nor would a thread outlive the test's event loop)."""
+    for _ in range(500):
+        names = [thread.name for thread in threading.enumerate()]
+        if not any(name.startswith("todo-sqlite") for name in names):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("SQLite worker threads did not stop")

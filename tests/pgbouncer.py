@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
-from tests.http.process import free_port
+from tests.http.server_process import free_port
 
 __all__ = ["POOL_SIZE", "SESSION_PGBOUNCER", "PgBouncer", "pgbouncer_binary"]
 

@@ -13,6 +13,7 @@ when they are built. Everything a store can raise is one of these::
     ├── IdempotencyKeyInUse   a create with this key is still running
     └── StoreError            the database failed; nothing was changed that was not
         │                     acknowledged
+        ├── SchemaNotCurrent  the database's schema is missing or at another revision
         └── StoreUnavailable  transient: unreachable, pool exhausted, timed out;
                               retrying later is the right reaction
 
@@ -29,6 +30,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "InvalidCursor",
     "PreconditionFailed",
+    "SchemaNotCurrent",
     "StoreError",
     "StoreUnavailable",
     "TaskNotFound",
@@ -96,6 +98,25 @@ class StoreError(TodoError):
     """The database failed in a way that retrying will not fix (a bug or misconfiguration)."""
 
     code = "store_error"
+
+
+class SchemaNotCurrent(StoreError):
+    """The database's schema is not this package's: none yet, or another revision.
+
+    A type of its own so that a caller can give its own remedy (``todo_http`` names its
+    ``migrate`` command); the message gives the library's.
+    """
+
+    code = "schema_not_current"
+
+    def __init__(self, current: str | None, required: str) -> None:
+        super().__init__(
+            f"the database schema is at revision {current or 'none'}, this package needs "
+            f"{required}: migrate it (todo_core.migrate.migrate) or open the store with "
+            "create_schema=True"
+        )
+        self.current = current
+        self.required = required
 
 
 class StoreUnavailable(StoreError):

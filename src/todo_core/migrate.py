@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_core.engine import EngineOptions, create_engine, translate_errors
-from todo_core.errors import StoreError
+from todo_core.errors import SchemaNotCurrent
 
 __all__ = [
     "current_revision",
@@ -54,13 +54,10 @@ async def upgrade_schema(engine: AsyncEngine) -> None:
 
 
 async def require_current_schema(engine: AsyncEngine) -> None:
-    """Raise ``StoreError`` unless the database is at ``head_revision()``."""
+    """Raise ``SchemaNotCurrent`` unless the database is at ``head_revision()``."""
     current, head = await current_revision(engine), head_revision()
     if current != head:
-        raise StoreError(
-            f"the database schema is at revision {current or 'none'}, this package needs "
-            f"{head}: run `todo-http migrate` or open the store with create_schema=True"
-        )
+        raise SchemaNotCurrent(current, head)
 
 
 async def migrate(url: str | URL, options: EngineOptions | None = None) -> None:

@@ -119,7 +119,7 @@ async def open_store(
     ``memory://`` (a process-local store for demos and tests, nothing persisted).
 
     ``create_schema`` creates or upgrades the schema to the version this package ships;
-    without it the schema must already be current (``todo-http migrate``).
+    without it the schema must already be current (``todo_core.migrate.migrate``).
     ``cursor_secret`` signs pagination cursors; a SQL store without one uses a secret
     generated once and kept in its database, so cursors survive restarts and stay valid
     across processes. ``clock`` replaces the time source (tests). Other ``options`` tune

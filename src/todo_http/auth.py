@@ -11,7 +11,7 @@ authorization of the whole API: no handler has to remember it.
 ``JwtAuthenticator`` verifies ``Authorization: Bearer <JWT>`` with PyJWT. The
 algorithms come from the configuration, never from a token: a token cannot pick
 ``none``, nor an HMAC check keyed with a public key. PyJWT is an optional dependency
-(``pip install 'todo[jwt]'``), imported only where a token is verified, so that
+(``pip install 'todo-core[jwt]'``), imported only where a token is verified, so that
 ``import todo_http`` works without it.
 """
 
@@ -212,7 +212,7 @@ def _require_pyjwt() -> None:
     try:
         import jwt  # noqa: F401
     except ImportError:
-        raise ValueError("--auth jwt needs PyJWT: pip install 'todo[jwt]'") from None
+        raise ValueError("--auth jwt needs PyJWT: pip install 'todo-core[jwt]'") from None
 
 
 def _algorithms(given: Sequence[str], default: Sequence[str], *, secret: bool) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ The factory opens the store itself, before it returns, so that a database it can
 use stops gunicorn with one line saying why (and, for a schema not migrated, naming
 ``todo-http migrate``), rather than a traceback from each worker; and it never creates
 a SQLite file that ``migrate`` has not.
-gunicorn itself is not a dependency (``pip install 'todo[gunicorn]'``); this module
+gunicorn comes with the ``gunicorn`` extra (``pip install 'todo-core[gunicorn]'``); this module
 imports it only to report such a failure.
 """
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from todo_core import StoreUnavailable, TodoError
+from todo_core import SchemaNotCurrent, StoreUnavailable, TodoError
 from todo_core.engine import sqlite_code
 from todo_core.urls import parse_database_url, redacted
 
@@ -124,6 +124,11 @@ def describe_error(error: BaseException, database_url: str | None = None) -> str
     The store's own messages name only the error's type (they may reach clients); the
     operator starting the server also wants the driver's text, which names no secret.
     """
+    if isinstance(error, SchemaNotCurrent):  # the store's remedy is the library's; ours:
+        return (
+            f"the database schema is at revision {error.current or 'none'}, this server "
+            f"needs {error.required}: run `todo-http migrate`"
+        )
     root = _root(error)
     if isinstance(error, StoreUnavailable):
         path = sqlite_file(database_url) if database_url is not None else None

@@ -12,7 +12,7 @@ from typing import Final
 
 __all__ = ["DISTRIBUTION", "UNKNOWN_VERSION", "__version__", "installed_version"]
 
-DISTRIBUTION: Final = "todo"
+DISTRIBUTION: Final = "todo-core"
 # PEP 440's way to say "some version, not a release": the code runs from a source tree
 # that pip never installed, so no metadata says which release it is.
 UNKNOWN_VERSION: Final = "0+unknown"

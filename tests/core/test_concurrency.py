@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.helpers import ALICE, expected_order, stored_task_count, walk
+from tests.backends import stored_task_count
+from tests.listing import expected_order, walk
+from tests.values import ALICE
 from todo_core import (
     ListQuery,
     PreconditionFailed,

@@ -15,11 +15,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from tests.backends import open_backend, postgres_url
-from tests.helpers import SQL_BACKENDS, fresh_postgres_database, sqlite_threads_finished
+from tests.backends import (
+    SQL_BACKENDS,
+    fresh_postgres_database,
+    open_backend,
+    postgres_url,
+    sqlite_threads_finished,
+)
 from tests.tcp_proxy import TcpProxy
 from todo_core import (
     PreconditionFailed,
+    SchemaNotCurrent,
     StoreError,
     StoreUnavailable,
     TaskCreate,
@@ -27,6 +33,7 @@ from todo_core import (
     open_store,
 )
 from todo_core.engine import create_engine, translate_errors
+from todo_core.migrate import head_revision
 from todo_core.postgres import PostgresDatabase
 from todo_core.sql import SqlTaskStore, Statement
 
@@ -133,14 +140,23 @@ class TestOutage:
             await proxy.stop()
 
 
+# The library's remedies for a database without the current schema.
+MIGRATE_ADVICE = (
+    r"migrate it \(todo_core\.migrate\.migrate\) or open the store with create_schema=True"
+)
+
+
 class TestUnmigratedDatabase:
     async def test_sqlite(self, tmp_path: Path) -> None:
-        """Opening an empty SQLite database without create_schema says to run the migration,
-        and leaves the database untouched."""
+        """Opening an empty SQLite database without create_schema says how to migrate it
+        with the library (no command line: todo_http adds its own), and leaves the
+        database untouched."""
         path = tmp_path / "empty.db"
-        with pytest.raises(StoreError, match="todo-http migrate") as info:
+        with pytest.raises(SchemaNotCurrent, match=MIGRATE_ADVICE) as info:
             await open_and_ping(f"sqlite:///{path}")
+        assert (info.value.current, info.value.required) == (None, head_revision())
         assert not isinstance(info.value, StoreUnavailable)
+        assert "todo-http" not in str(info.value)
         with sqlite3.connect(path) as connection:
             tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
         connection.close()
@@ -151,9 +167,10 @@ class TestUnmigratedDatabase:
         """Opening an empty PostgreSQL database without create_schema says to run the
         migration, and creates nothing."""
         async with fresh_postgres_database() as url:
-            with pytest.raises(StoreError, match="todo-http migrate") as info:
+            with pytest.raises(SchemaNotCurrent, match=MIGRATE_ADVICE) as info:
                 await open_and_ping(url)
             assert not isinstance(info.value, StoreUnavailable)
+            assert "todo-http" not in str(info.value)
             engine = create_engine(url)
             try:
                 async with engine.connect() as connection:

@@ -19,9 +19,10 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from tests.backends import POSTGRES_BACKENDS, backend_url, open_backend, run_sql
+from tests.backends import POSTGRES_BACKENDS, backend_url, open_backend, run_sql, stored_task_count
 from tests.conftest import StoreFactory
-from tests.helpers import ALICE, BOB, EPOCH_2024, SteppingClock, stored_task_count, walk
+from tests.listing import walk
+from tests.values import ALICE, BOB, EPOCH_2024, SteppingClock
 from todo_core import (
     Created,
     IdempotencyKeyInUse,

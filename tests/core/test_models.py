@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from tests.helpers import RFC3339_UTC, VALID_CHARACTERS
+from tests.values import RFC3339_UTC, VALID_CHARACTERS
 from todo_core import ListQuery, Task, TaskCreate, TaskPatch, TaskReplace, validate_user_id
 
 # Every character Python's str.strip() removes, which is what the contract calls whitespace.

@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from tests.helpers import fresh_postgres_database
+from tests.backends import fresh_postgres_database
 from todo_core import open_store
 from todo_core.models import SortOrder
 from todo_core.postgres import PostgresDatabase

@@ -14,6 +14,7 @@ import todo_core
 from todo_core import (
     InvalidCursor,
     PreconditionFailed,
+    SchemaNotCurrent,
     StoreError,
     StoreUnavailable,
     TaskNotFound,
@@ -77,6 +78,7 @@ class TestErrors:
             (PreconditionFailed, "precondition_failed"),
             (InvalidCursor, "invalid_cursor"),
             (StoreError, "store_error"),
+            (SchemaNotCurrent, "schema_not_current"),
             (StoreUnavailable, "store_unavailable"),
         ],
     )
@@ -92,6 +94,7 @@ class TestErrors:
         assert issubclass(InvalidCursor, ValueError)
         assert issubclass(PreconditionFailed, TodoError)
         assert issubclass(StoreUnavailable, StoreError)
+        assert issubclass(SchemaNotCurrent, StoreError)
         assert issubclass(StoreError, TodoError)
         assert not issubclass(PreconditionFailed, StoreError)
         assert not issubclass(TaskNotFound, StoreError)

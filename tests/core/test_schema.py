@@ -22,10 +22,17 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.helpers import ALICE, SQL_BACKENDS, fresh_postgres_database, walk
-from todo_core import ListQuery, StoreError, TaskCreate, open_store
+from tests.backends import SQL_BACKENDS, fresh_postgres_database
+from tests.listing import walk
+from tests.values import ALICE
+from todo_core import ListQuery, SchemaNotCurrent, StoreError, TaskCreate, open_store
 from todo_core.engine import create_engine
-from todo_core.migrate import current_revision, head_revision, upgrade_schema
+from todo_core.migrate import (
+    current_revision,
+    head_revision,
+    require_current_schema,
+    upgrade_schema,
+)
 from todo_core.schema import UTCTimestamp, metadata, next_stamp
 from todo_core.sql import SCHEMA_REVISION, SqlTaskStore, Statements
 
@@ -81,6 +88,17 @@ async def table_names(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as connection:
         names = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     return set(names)
+
+
+class TestUnmigratedDatabase:
+    async def test_the_migration_check_raises_the_same(self, engine: AsyncEngine) -> None:
+        """require_current_schema says what a store says on opening it (test_failure):
+        the library's remedy, no command line."""
+        with pytest.raises(SchemaNotCurrent, match="at revision none") as raised:
+            await require_current_schema(engine)
+        assert "todo-http" not in str(raised.value)
+        await upgrade_schema(engine)
+        await require_current_schema(engine)
 
 
 class TestMigratedSchema:

@@ -12,8 +12,9 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from tests.backends import open_backend
-from tests.helpers import ALICE, SQL_BACKENDS, expected_order, walk
+from tests.backends import SQL_BACKENDS, open_backend
+from tests.listing import expected_order, walk
+from tests.values import ALICE
 from todo_core import ListQuery, SortOrder, Task, TaskCreate
 from todo_core.listing import FILTER_FIELDS, SortSpec
 from todo_core.schema import UTCTimestamp, tasks

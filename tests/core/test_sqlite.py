@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import sqlite_threads_finished
+from tests.backends import sqlite_threads_finished
 from todo_core import StoreError, StoreUnavailable, TaskCreate, TaskNotFound, open_store
 from todo_core.sql import SqlTaskStore
 from todo_core.sqlite import SqliteDatabase

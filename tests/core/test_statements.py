@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.backends import open_backend, pgbouncer_url
-from tests.helpers import fresh_postgres_database
+from tests.backends import fresh_postgres_database, open_backend, pgbouncer_url
 from tests.tcp_proxy import TcpProxy, frontend_messages
 from todo_core import StoreError, TaskCreate, TaskPatch, open_store
 from todo_core.postgres import STATEMENTS_PER_CONNECTION, PostgresDatabase

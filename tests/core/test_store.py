@@ -14,18 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.backends import stored_task_count
 from tests.conftest import StoreFactory
-from tests.helpers import (
-    ALICE,
-    BOB,
-    EPOCH_2024,
-    RFC3339_UTC,
-    VALID_CHARACTERS,
-    SteppingClock,
-    expected_order,
-    stored_task_count,
-    walk,
-)
+from tests.listing import expected_order, walk
+from tests.values import ALICE, BOB, EPOCH_2024, RFC3339_UTC, VALID_CHARACTERS, SteppingClock
 from todo_core import (
     InvalidCursor,
     ListQuery,

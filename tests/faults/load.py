@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from tests.faults.support import FaultClient, Outcome
+from tests.faults.fault_client import FaultClient, Outcome
 
 __all__ = ["Load"]
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from tests.backends import unavailable
-from tests.http.process import free_port
+from tests.http.server_process import free_port
 
 __all__ = ["PostgresServer", "server_binaries", "start_server"]
 

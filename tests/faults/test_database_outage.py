@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from tests.faults.conftest import Figure
+from tests.faults.fault_client import FaultClient, Outcome, assert_unavailable, statuses
 from tests.faults.load import Load
 from tests.faults.postgres_server import PostgresServer
-from tests.faults.support import FaultClient, Outcome, assert_unavailable, statuses
-from tests.http.process import ServerProcess
+from tests.http.server_process import ServerProcess
 from todo_core.engine import EngineOptions
 
 pytestmark = pytest.mark.postgres

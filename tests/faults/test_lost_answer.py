@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import SERVER_BACKENDS, Figure
-from tests.faults.support import FaultClient
-from tests.http.process import ServerProcess, server_environment
+from tests.faults.fault_client import FaultClient
+from tests.http.server_process import ServerProcess, server_environment
 
 REPOSITORY = Path(__file__).parents[2]
 CRASHING = (sys.executable, "-m", "tests.faults.crash_after_commit")

@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 
 from tests.faults.conftest import Figure
-from tests.faults.support import FaultClient, assert_unavailable, statuses
-from tests.http.process import free_port
+from tests.faults.fault_client import FaultClient, assert_unavailable, statuses
+from tests.http.server_process import free_port
 from todo_core import open_store
 from todo_core.pool import ConnectionPool
 from todo_core.postgres import PostgresDatabase

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import SERVER_BACKENDS, Figure
-from tests.faults.support import FaultClient, Outcome, statuses
-from tests.http.process import ServerProcess
+from tests.faults.fault_client import FaultClient, Outcome, statuses
+from tests.http.server_process import ServerProcess
 
 CLIENTS = 50
 CREATES_EACH = 5  # one after another: most are still unsent when the server dies

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.backends import postgres_url
-from tests.http.process import ServerProcess, migrate, server_environment
+from tests.http.server_process import ServerProcess, migrate, server_environment
 
 BODY_TIMEOUT = 1.0  # --body-timeout
 KEEPALIVE_TIMEOUT = 2.0  # --keepalive-timeout

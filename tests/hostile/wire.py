@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.http.process import ServerProcess
+from tests.http.server_process import ServerProcess
 
 __all__ = ["Answer", "connect", "exchange", "healthz_seconds", "read_answer", "request_bytes"]
 

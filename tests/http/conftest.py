@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from tests.http.support import ORIGIN, ApiClient, ClientFactory
+from tests.http.api_client import ORIGIN, ApiClient, ClientFactory
 from todo_core import TaskStore
 from todo_http import Settings, create_app
 from todo_http.auth import Authenticator

@@ -16,12 +16,14 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.helpers import fresh_postgres_database
-from tests.http.process import ServerProcess, free_port, server_environment, worker_serving
+from tests.backends import fresh_postgres_database
+from tests.http.server_process import ServerProcess, free_port, server_environment, worker_serving
+from todo_core import open_store
 from todo_core.engine import create_engine
 from todo_core.migrate import current_revision, head_revision
 from todo_http.cli import parser, serve_configuration
-from todo_http.server import StartupError, bind_sockets
+from todo_http.server import bind_sockets
+from todo_http.startup import StartupError, startup_errors
 
 GRACE = 8.0  # the default --shutdown-timeout: no stop may take longer
 
@@ -294,6 +296,22 @@ def test_a_password_in_the_url_is_never_printed(tmp_path: Path) -> None:
     result = _todo_http("migrate", "--database-url", url, cwd=tmp_path)
     assert result.returncode == 1
     assert "hunter2" not in result.stdout + result.stderr
+
+
+async def _open(url: str) -> None:
+    async with open_store(url):
+        pass
+
+
+async def test_an_unmigrated_database_is_one_line_naming_migrate(tmp_path: Path) -> None:
+    """The store's SchemaNotCurrent gives the library's remedy; an operator starting the
+    server (workers that only check the schema, gunicorn) gets the command's."""
+    with pytest.raises(StartupError) as raised, startup_errors():
+        await _open(f"sqlite:///{tmp_path / 'todo.db'}")
+    assert str(raised.value) == (
+        f"the database schema is at revision none, this server needs {head_revision()}: "
+        "run `todo-http migrate`"
+    )
 
 
 # --- migrate --------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import fresh_postgres_database
-from tests.http.process import free_port, server_environment
+from tests.backends import fresh_postgres_database
+from tests.http.server_process import free_port, server_environment
 from todo_http import __version__
 from todo_http import cli as cli_module
 from todo_http.server import where_serving

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.http.support import NO_BODY, ApiClient, task_path, tasks_path
+from tests.http.api_client import NO_BODY, ApiClient, task_path, tasks_path
 
 ALICE = "alice"
 WRITES: list[tuple[str, object]] = [

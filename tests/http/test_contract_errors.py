@@ -7,17 +7,16 @@ from uuid import uuid4
 
 import pytest
 
-from tests.http.support import (
+from tests.http.api_client import (
     ApiClient,
     ClientFactory,
-    FaultyStore,
     Reply,
     chunks,
     padded_json,
     task_path,
     tasks_path,
-    unavailable,
 )
+from tests.http.faulty_store import FaultyStore, unavailable
 from todo_core import StoreError, TaskCreate
 
 ALICE = "alice"

@@ -11,7 +11,7 @@ import pytest
 from yarl import URL
 
 from tests.backends import backend_url
-from tests.http.support import ApiClient, ClientFactory, Reply, task_path, tasks_path
+from tests.http.api_client import ApiClient, ClientFactory, Reply, task_path, tasks_path
 from todo_core import TaskCreate, TaskPatch, TaskStore, open_store
 
 ALICE = "alice"

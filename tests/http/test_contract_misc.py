@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.http.support import (
+from tests.http.api_client import (
     ORIGIN,
     OTHER_ORIGIN,
     SANE_REQUEST_ID,

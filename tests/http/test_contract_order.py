@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.http.support import ApiClient, chunks, padded_json, task_path, tasks_path
+from tests.http.api_client import ApiClient, chunks, padded_json, task_path, tasks_path
 
 ALICE = "alice"
 BIG = padded_json({"title": "big"}, 65_537)

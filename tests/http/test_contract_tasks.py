@@ -8,17 +8,17 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from tests.http.support import (
+from tests.http.api_client import (
     NO_BODY,
     TASK_FIELDS,
     TIMESTAMP,
     ApiClient,
     ClientFactory,
-    FaultyStore,
     Reply,
     task_path,
     tasks_path,
 )
+from tests.http.faulty_store import FaultyStore
 
 ALICE = "alice"
 BOB = "bob"

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from tests.http.process import free_port
+from tests.http.server_process import free_port
 from todo_core import TaskStore, open_store
 from todo_http.keys import SETTINGS
 

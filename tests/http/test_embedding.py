@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
-from tests.http.support import ORIGIN, padded_json
+from tests.http.api_client import ORIGIN, padded_json
 from todo_core import TaskStore
 from todo_http import Settings, create_api
 

@@ -19,7 +19,7 @@ import pytest
 from gunicorn.errors import AppImportError  # type: ignore[import-untyped]
 from pytest_aiohttp import AiohttpClient
 
-from tests.http.process import STARTUP_SECONDS, free_port, migrate, server_environment
+from tests.http.server_process import STARTUP_SECONDS, free_port, migrate, server_environment
 from todo_http import gunicorn
 from todo_http.keys import SETTINGS
 from todo_http.server import StartupError

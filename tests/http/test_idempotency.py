@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from tests.backends import postgres_url
-from tests.helpers import ALICE, EPOCH_2024, SteppingClock
-from tests.http.process import ServerProcess
-from tests.http.support import NO_BODY, ApiClient, ClientFactory, padded_json
+from tests.http.api_client import NO_BODY, ApiClient, ClientFactory, padded_json
+from tests.http.server_process import ServerProcess
+from tests.values import ALICE, EPOCH_2024, SteppingClock
 from todo_core import MemoryTaskStore, TaskCreate
 from todo_core.idempotency import IDEMPOTENCY_TTL
 from todo_http import Settings

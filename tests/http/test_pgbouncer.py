@@ -24,7 +24,7 @@ import orjson
 import pytest
 
 from tests.backends import backend_url, open_backend, postgres_url
-from tests.http.process import ServerProcess, worker_serving
+from tests.http.server_process import ServerProcess, worker_serving
 from tests.pgbouncer import POOL_SIZE, SESSION_PGBOUNCER
 
 pytestmark = pytest.mark.postgres

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.http.process import ServerProcess, server_environment
+from tests.http.server_process import ServerProcess, server_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "docs" / "quickstart.md"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.http.process import ServerProcess, migrate, worker_serving
+from tests.http.server_process import ServerProcess, migrate, worker_serving
 
 CLIENTS = 32
 LOAD_BEFORE_SIGNAL = 1.0  # seconds

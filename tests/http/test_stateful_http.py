@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 from yarl import URL
 
 from tests.backends import BACKENDS, POSTGRES_BACKENDS, open_backend, postgres_backend_url
-from tests.http.support import TIMESTAMP, ApiClient, Reply, task_path, tasks_path
+from tests.http.api_client import TIMESTAMP, ApiClient, Reply, task_path, tasks_path
 from todo_http import create_app
 
 T = TypeVar("T")

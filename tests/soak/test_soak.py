@@ -35,8 +35,8 @@ import orjson
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.helpers import fresh_postgres_database
-from tests.http.process import free_port, migrate, server_environment
+from tests.backends import fresh_postgres_database
+from tests.http.server_process import free_port, migrate, server_environment
 
 pytestmark = pytest.mark.postgres
 

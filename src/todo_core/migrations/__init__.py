@@ -1,4 +1,4 @@
-"""Alembic migrations of the todo schema, shipped in the package (``todo-http migrate``).
+"""Alembic migrations of the todo schema, shipped in the package (``todo_core.migrate``).
 
 Never change a column's type in place: running servers keep each statement's described
 column types per connection, and a new type of the same size would decode wrongly

@@ -20,6 +20,7 @@ from todo_core.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     PreconditionFailed,
+    SchemaNotCurrent,
     StoreError,
     StoreUnavailable,
     TaskNotFound,
@@ -312,7 +313,10 @@ async def _schema_revision(database: Database) -> str | None:
 async def _stored_cursor_secret(database: Database) -> bytes:
     row = await _first_row(database, database.statements.secret, {})
     if row is None:
-        raise StoreError("the database has no cursor secret: run `todo-http migrate`")
+        raise StoreError(
+            "the database has no cursor secret (the first migration stores one): "
+            "pass cursor_secret or restore the todo_settings row"
+        )
     return bytes.fromhex(row[0])
 
 
@@ -363,11 +367,7 @@ async def _prepare_schema(
     revision = await _schema_revision(database)
     if revision != SCHEMA_REVISION:
         if not create_schema:
-            raise StoreError(
-                f"the database schema is at revision {revision or 'none'}, this package "
-                f"needs {SCHEMA_REVISION}: run `todo-http migrate` or open the store with "
-                "create_schema=True"
-            )
+            raise SchemaNotCurrent(revision, SCHEMA_REVISION)
         from todo_core.migrate import migrate
 
         await migrate(target.engine_url, options)
