@@ -20,6 +20,7 @@ __all__ = ["etag", "expected_version", "not_modified"]
 # One member of an entity-tag list, matched only where the scan stands: anchored, with
 # no part that can match the same text two ways, so a scan is linear in the header.
 _MEMBER: Final = re.compile(r'[ \t]*(W/)?"([^"]*)"[ \t]*')
+_BLANKS: Final = re.compile(r"[ \t]*")  # matches everywhere, if only the empty string
 _OUR_TAG: Final = re.compile(r"v([1-9][0-9]{0,9})")
 _MAX_VERSION: Final = 2**31 - 1  # the column is a 32-bit integer
 # No task is ever at version 0: a write expecting it fails with 412 if the task exists.
@@ -48,8 +49,9 @@ def _tags(header: str) -> list[tuple[bool, str]]:
             tags.append((member.group(1) is not None, member.group(2)))
             position = member.end()
         else:  # an empty member: only blanks before the comma
-            while position < end and header[position] in " \t":
-                position += 1
+            blanks = _BLANKS.match(header, position)
+            assert blanks is not None  # it matches the empty string anywhere
+            position = blanks.end()
         if position < end:
             if header[position] != ",":
                 return []
