@@ -336,3 +336,44 @@ class TestReadsOnTheLoop:
             await sqlite.fetch(statement, {})
         assert not isinstance(info.value, StoreUnavailable)
         assert time.monotonic() - started < 0.1
+
+
+def _delete_database_files(folder: Path) -> None:
+    for path in folder.glob("tasks.db*"):  # the file, its WAL and its shared memory
+        path.unlink()
+
+
+class TestDatabaseFileGone:
+    """A file deleted or replaced under the store: nothing more is acknowledged."""
+
+    @pytest.mark.parametrize(
+        "url", ["sqlite:///{folder}/tasks.db", "sqlite:///file:{folder}/tasks.db?uri=true"]
+    )
+    async def test_writes_and_pings_fail_once_the_file_is_deleted(
+        self, tmp_path: Path, url: str
+    ) -> None:
+        async with open_store(url.format(folder=tmp_path), create_schema=True) as store:
+            kept = await store.create("alice", TaskCreate(title="before"))
+            _delete_database_files(tmp_path)
+            with pytest.raises(StoreUnavailable, match="deleted or replaced"):
+                await store.create("alice", TaskCreate(title="after"))
+            with pytest.raises(StoreUnavailable):
+                await store.ping()
+            with pytest.raises(StoreUnavailable):
+                await store.get("alice", kept.id)
+
+    async def test_a_file_replaced_under_the_store_is_not_written(self, tmp_path: Path) -> None:
+        database = tmp_path / "tasks.db"
+        async with open_store(f"sqlite:///{database}", create_schema=True) as store:
+            await store.create("alice", TaskCreate(title="before"))
+            database.rename(tmp_path / "moved.db")
+            database.write_bytes(b"")
+            with pytest.raises(StoreUnavailable):
+                await store.create("alice", TaskCreate(title="after"))
+        assert database.read_bytes() == b""
+
+    async def test_a_shared_memory_uri_is_not_a_file_to_watch(self) -> None:
+        url = "sqlite:///file:watch-nothing?mode=memory&cache=shared&uri=true"
+        async with open_store(url, create_schema=True) as store:
+            task = await store.create("alice", TaskCreate(title="in memory"))
+            assert (await store.get("alice", task.id)).title == "in memory"

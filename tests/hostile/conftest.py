@@ -7,7 +7,9 @@ doing was logged below ERROR and never with a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,14 @@ MAX_CONNECTIONS = 64  # --max-connections
 
 class HostileServer(ServerProcess):
     """A server process whose JSON log lines a test can read back."""
+
+    def __exit__(self, *exc: object) -> None:
+        # Stopped as an operator would, so that it exits by itself (and a coverage run
+        # of the suite gets to save what the process measured); killed only if stuck.
+        if self.process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.stop()
+        super().__exit__(*exc)
 
     def mark(self) -> int:
         return len(self.lines)

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import logging
+import resource
 import socket
 import time
+
+import pytest
 
 from tests.hostile.conftest import (
     BODY_TIMEOUT,
@@ -14,6 +18,8 @@ from tests.hostile.conftest import (
     assert_quiet,
 )
 from tests.hostile.wire import HEALTHZ_SECONDS, connect, healthz_seconds, request_bytes
+from todo_http.connections import raise_file_limit
+from todo_http.server import _connection_limit
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -101,3 +107,21 @@ def test_a_request_head_that_never_ends_is_closed_after_the_keepalive_timeout(
         elapsed = time.monotonic() - started
     assert elapsed < KEEPALIVE_TIMEOUT + 1, elapsed
     assert healthz_seconds(server) < HEALTHZ_SECONDS
+
+
+def test_the_connection_limit_fits_the_open_file_limit(caplog: pytest.LogCaptureFixture) -> None:
+    assert _connection_limit(500, 20_000) == 500
+    with caplog.at_level(logging.WARNING, "todo_http.server"):
+        assert _connection_limit(12_000, 1_024) == 1_024 - 256
+    assert "open-file limit is 1024" in caplog.text
+
+
+def test_the_soft_open_file_limit_is_raised_to_the_hard_one() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard) // 2, hard))
+        assert raise_file_limit() == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if hard != resource.RLIM_INFINITY:
+            assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
