@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Final
 
 from aiohttp import web
@@ -186,7 +187,9 @@ def code_of_status(status: int) -> str | None:
 
 
 def answer_for(error: BaseException) -> ErrorAnswer | None:
-    """The row of ``error``'s most specific class in the table, None if it has none."""
+    """The row of ``error``'s most specific class in the table; for another of aiohttp's
+    HTTP errors, its status's first code (or the status's name); None for anything else,
+    which is a bug."""
     for kind in type(error).__mro__:
         found = _BY_ERROR.get(kind)
         if found is not None:
@@ -194,4 +197,7 @@ def answer_for(error: BaseException) -> ErrorAnswer | None:
             if message is None:
                 message = error.reason if isinstance(error, web.HTTPException) else str(error)
             return ErrorAnswer(code, row.status, message, row.retry_after)
+    if isinstance(error, web.HTTPException):
+        code = code_of_status(error.status) or HTTPStatus(error.status).name
+        return ErrorAnswer(code, error.status, error.reason, None)
     return None

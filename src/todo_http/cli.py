@@ -258,29 +258,28 @@ def _cursor_secret(environ: Mapping[str, str]) -> str | None:
     return secret
 
 
-def _environment_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    """The number of seconds in the variable ``name``, or ``default`` where it is unset."""
-    given = environ.get(name) or None
-    if given is None:
-        return default
-    try:
-        return _seconds(given)
-    except argparse.ArgumentTypeError as error:
-        raise StartupError(f"{name}: {error}") from None
-
-
-def _body_timeout(environ: Mapping[str, str]) -> float:
-    seconds = _environment_seconds(environ, "TODO_BODY_TIMEOUT", Settings().body_timeout)
-    if seconds == 0:
-        raise StartupError("TODO_BODY_TIMEOUT: must be more than 0 seconds")
-    return seconds
-
-
 def _timeout(text: str) -> float:
     value = _seconds(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be more than 0 seconds")
     return value
+
+
+def _environment_seconds(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    parse: Callable[[str], float] = _seconds,
+) -> float:
+    """The seconds in the variable ``name`` as ``parse`` reads them, or ``default`` where
+    it is unset."""
+    given = environ.get(name) or None
+    if given is None:
+        return default
+    try:
+        return parse(given)
+    except argparse.ArgumentTypeError as error:
+        raise StartupError(f"{name}: {error}") from None
 
 
 def _auth_mode(given: AuthMode | None, environ: Mapping[str, str]) -> AuthMode:
@@ -352,7 +351,10 @@ def environment_settings(
         purge_interval=_environment_seconds(
             environ, "TODO_PURGE_INTERVAL", Settings().purge_interval
         ),
-        body_timeout=body_timeout or _body_timeout(environ),
+        body_timeout=body_timeout
+        or _environment_seconds(
+            environ, "TODO_BODY_TIMEOUT", Settings().body_timeout, parse=_timeout
+        ),
     )
     _check_auth(settings, environ)
     return settings

@@ -135,9 +135,8 @@ class GuardedConnection(web.RequestHandler):
             raise ConnectionError("the response has already begun")
         error: Exception
         if status == 500:
-            # Nothing of ours raises past the envelope: this is a bug, logged as one.
-            log.error("request from %s failed", request.remote, exc_info=exc)
-            error = RuntimeError("unhandled")
+            # Nothing of ours raises past the envelope: a bug, which answer_error logs.
+            error = exc if isinstance(exc, Exception) else RuntimeError(message or "unhandled")
         elif isinstance(exc, ContentEncodingError):
             error = UnsupportedMediaType("Request body must be sent in identity, gzip or deflate")
         else:
@@ -177,9 +176,7 @@ def guard_requests(server: web.Server, limit: ConnectionLimit) -> None:
             expectations = request.headers.getall(hdrs.EXPECT, ())
             if any(value.strip().lower() not in _EXPECTABLE for value in expectations):
                 refused = ExpectationFailed("The only expectation supported is 100-continue")
-                response = answer_error(refused, request, new_request_id())
-                response.force_close()  # the client may still send the body it held back
-                return response
+                return answer_error(refused, request, new_request_id())
             return await inner(request)
         finally:
             connection.requests_in_flight -= 1

@@ -21,9 +21,10 @@ from aiohttp import hdrs, web
 
 from todo_core import InvalidCursor, Task
 from todo_core.timestamps import rfc3339
-from todo_http.answers import ErrorAnswer, answer_for, code_of_status
+from todo_http.answers import answer_for, code_of_status
 from todo_http.errors import (
     AuthUnavailable,
+    ExpectationFailed,
     FieldProblem,
     InvalidInput,
     MalformedRequest,
@@ -48,8 +49,9 @@ log = logging.getLogger("todo_http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _REQUEST_ID_HEADER: Final = "X-Request-ID"
-# Answers after which the connection is closed rather than its body drained.
-_CLOSING: Final = (MalformedRequest, RequestTimeout, PayloadTooLarge)
+# Answers after which the connection is closed rather than its body drained (a client
+# refused its Expect may still send the body it held back).
+_CLOSING: Final = (MalformedRequest, RequestTimeout, PayloadTooLarge, ExpectationFailed)
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 # Laid out like a UUID: the mask clears the version nibble and the variant's two top
 # bits, which the other constant sets to version 4, variant RFC 4122.
@@ -137,9 +139,6 @@ def _error_answer(error: Exception, request: web.BaseRequest, request_id: str) -
     if isinstance(error, web.HTTPException) and error.status < 400:  # a redirect, say
         return web.Response(status=error.status, headers=error.headers)
     answer = answer_for(error)
-    if answer is None and isinstance(error, web.HTTPException):  # one the table leaves out
-        code = code_of_status(error.status) or HTTPStatus(error.status).name
-        answer = ErrorAnswer(code, error.status, error.reason, None)
     if answer is None or answer.status == 500:
         log.error(
             "%s %s failed [request %s]",

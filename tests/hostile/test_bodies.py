@@ -13,6 +13,7 @@ import pytest
 from tests.hostile.conftest import BODY_TIMEOUT, HostileServer, assert_quiet
 from tests.hostile.wire import (
     HEALTHZ_SECONDS,
+    JSON,
     connect,
     exchange,
     healthz_seconds,
@@ -20,7 +21,6 @@ from tests.hostile.wire import (
     request_bytes,
 )
 
-JSON = ("Content-Type", "application/json")
 CREATE = "/api/bodies/tasks"
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.hostile.conftest import start
-from tests.hostile.wire import exchange, request_bytes
-
-JSON = ("Content-Type", "application/json")
+from tests.hostile.wire import JSON, exchange, request_bytes
 
 
 def test_a_deleted_database_file_answers_503_to_writes_and_readyz(tmp_path: Path) -> None:

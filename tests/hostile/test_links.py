@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.hostile.conftest import HostileServer
-from tests.hostile.wire import exchange, request_bytes
-
-JSON = ("Content-Type", "application/json")
+from tests.hostile.wire import JSON, exchange, request_bytes
 
 
 @pytest.mark.parametrize(("user", "segment"), [(".", "%2E"), ("..", "%2E%2E"), ("a.b", "a.b")])

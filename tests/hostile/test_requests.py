@@ -9,6 +9,7 @@ import pytest
 from tests.hostile.conftest import HostileServer, assert_quiet
 from tests.hostile.wire import (
     HEALTHZ_SECONDS,
+    JSON,
     connect,
     exchange,
     healthz_seconds,
@@ -16,7 +17,6 @@ from tests.hostile.wire import (
     request_bytes,
 )
 
-JSON = ("Content-Type", "application/json")
 # aiohttp's limits: a request line or one header line of at most 8190 bytes.
 MAX_LINE = 8190
 

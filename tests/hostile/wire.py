@@ -12,12 +12,21 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from tests.http.server_process import ServerProcess
 
-__all__ = ["Answer", "connect", "exchange", "healthz_seconds", "read_answer", "request_bytes"]
+__all__ = [
+    "JSON",
+    "Answer",
+    "connect",
+    "exchange",
+    "healthz_seconds",
+    "read_answer",
+    "request_bytes",
+]
 
+JSON: Final = ("Content-Type", "application/json")
 # The contract: after any hostile request the server still answers /healthz this fast.
 HEALTHZ_SECONDS = 0.1
 
