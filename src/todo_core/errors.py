@@ -8,6 +8,8 @@ when they are built. Everything a store can raise is one of these::
     ├── PreconditionFailed    the task exists but its version is not the expected one
     ├── InvalidCursor         a cursor that this store did not issue for this query
     │                         (also a ValueError)
+    ├── InvalidPatch          a patch that would leave the stored task breaking a rule
+    │                         (also a ValueError)
     ├── IdempotencyKeyReused  a create's key was first used for a different request
     │                         (also a ValueError)
     ├── IdempotencyKeyInUse   a create with this key is still running
@@ -29,6 +31,7 @@ __all__ = [
     "IdempotencyKeyInUse",
     "IdempotencyKeyReused",
     "InvalidCursor",
+    "InvalidPatch",
     "PreconditionFailed",
     "SchemaNotCurrent",
     "StoreError",
@@ -72,6 +75,18 @@ class InvalidCursor(TodoError, ValueError):
 
     def __init__(self) -> None:
         super().__init__("cursor is malformed or was issued for a different query")
+
+
+class InvalidPatch(TodoError, ValueError):
+    """A patch valid on its own would leave the stored task breaking a rule (a recurrence
+    without a ``due_at``); nothing changed. ``field`` names the member at fault."""
+
+    code = "invalid_patch"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 class IdempotencyKeyReused(TodoError, ValueError):

@@ -14,16 +14,25 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal
 from uuid import UUID
 
 import orjson
 
 from todo_core.errors import InvalidCursor
-from todo_core.models import ListQuery, SortOrder, Task
+from todo_core.models import PRIORITIES, ListQuery, SortOrder, Task
 from todo_core.timestamps import from_micros, to_micros
 
-__all__ = ["FILTER_FIELDS", "SORTS", "CursorCodec", "Position", "SortSpec", "fold", "sort_key"]
+__all__ = [
+    "FILTER_FIELDS",
+    "SORTS",
+    "CursorCodec",
+    "Position",
+    "SortKey",
+    "SortSpec",
+    "fold",
+    "sort_key",
+]
 
 _MAC_BYTES: Final = 16  # 128 bits: forging stays infeasible, cursors stay short
 
@@ -35,21 +44,41 @@ FILTER_FIELDS: Final = tuple(
 to, and each one a SQL filter (``todo_core.sql.filters``) must apply."""
 
 
+KeyKind = Literal["timestamp", "text", "priority"]
+SortKey = datetime | str | None
+"""A task's value of a sort's field: a timestamp, a title, a priority's name, or None
+(``due_at`` only)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SortSpec:
-    """How one ``sort`` value orders tasks: by ``field``, ties broken by id, same direction."""
+    """How one ``sort`` value orders tasks: by ``field``, ties broken by id, same direction.
+
+    A ``nullable`` field's tasks without a value come after all others in both
+    directions, among themselves by id in the sort's direction.
+    """
 
     field: str
     descending: bool
+    kind: KeyKind = "timestamp"
+    nullable: bool = False
 
 
-SORTS: Final[dict[SortOrder, SortSpec]] = {
-    "created_at": SortSpec("created_at", descending=False),
-    "-created_at": SortSpec("created_at", descending=True),
-    "updated_at": SortSpec("updated_at", descending=False),
-    "-updated_at": SortSpec("updated_at", descending=True),
-    "title": SortSpec("title", descending=False),
-    "-title": SortSpec("title", descending=True),
+def _both_ways(
+    field: str, kind: KeyKind = "timestamp", *, nullable: bool = False
+) -> dict[str, SortSpec]:
+    return {
+        field: SortSpec(field, descending=False, kind=kind, nullable=nullable),
+        f"-{field}": SortSpec(field, descending=True, kind=kind, nullable=nullable),
+    }
+
+
+SORTS: Final[dict[SortOrder, SortSpec]] = {  # type: ignore[assignment]  # keys are SortOrder's
+    **_both_ways("created_at"),
+    **_both_ways("updated_at"),
+    **_both_ways("title", "text"),
+    **_both_ways("due_at", nullable=True),
+    **_both_ways("priority", "priority"),
 }
 
 
@@ -57,14 +86,20 @@ SORTS: Final[dict[SortOrder, SortSpec]] = {
 class Position:
     """Where a page ended: the last task's sort key and id. The next page starts after it."""
 
-    key: datetime | str
+    key: SortKey
     task_id: UUID
 
 
-def sort_key(task: Task, spec: SortSpec) -> datetime | str:
+def sort_key(task: Task, spec: SortSpec) -> SortKey:
     """The value of ``task`` that ``spec`` sorts by."""
-    key: datetime | str = getattr(task, spec.field)
+    key: SortKey = getattr(task, spec.field)
     return key
+
+
+def ordinal(key: SortKey, spec: SortSpec) -> datetime | str | int:
+    """``key`` (not None) as it compares in ``spec``'s order: a priority by its rank."""
+    assert key is not None
+    return PRIORITIES.index(key) if spec.kind == "priority" else key  # type: ignore[arg-type]
 
 
 def fold(text: str) -> str:
@@ -92,18 +127,37 @@ class CursorCodec:
             raise ValueError("the cursor secret must be at least 16 bytes")
         self._secret = secret
 
-    def _mac(self, user_id: str, query: ListQuery, payload: bytes) -> bytes:
-        filters = [getattr(query, name) for name in FILTER_FIELDS]
-        binding = orjson.dumps([user_id, query.sort, *filters])
+    def _mac(self, binding: bytes, payload: bytes) -> bytes:
         digest = hmac.new(self._secret, binding + b"\n" + payload, hashlib.sha256).digest()
         return digest[:_MAC_BYTES]
+
+    def _seal(self, binding: bytes, payload: object) -> str:
+        raw = orjson.dumps(payload)
+        return f"{_b64encode(raw)}.{_b64encode(self._mac(binding, raw))}"
+
+    def _open(self, binding: bytes, cursor: str) -> object:
+        """The payload ``_seal`` wrote for ``binding``. Raises ``InvalidCursor``."""
+        try:
+            payload_text, mac_text = cursor.split(".")
+            payload, mac = _b64decode(payload_text), _b64decode(mac_text)
+        except (ValueError, binascii.Error):
+            raise InvalidCursor() from None
+        # The decoder ignores stray characters, padding and unused low bits: accept only
+        # the one spelling encode() writes, so an altered cursor is never a valid one.
+        if _b64encode(payload) != payload_text or _b64encode(mac) != mac_text:
+            raise InvalidCursor()
+        if not hmac.compare_digest(mac, self._mac(binding, payload)):
+            raise InvalidCursor()
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise InvalidCursor() from None
 
     def encode(self, user_id: str, query: ListQuery, last: Task) -> str:
         """A cursor for the page that follows ``last`` in this user's listing for ``query``."""
         key = sort_key(last, SORTS[query.sort])
         wire_key = to_micros(key) if isinstance(key, datetime) else key
-        payload = orjson.dumps([wire_key, last.id.hex])
-        return f"{_b64encode(payload)}.{_b64encode(self._mac(user_id, query, payload))}"
+        return self._seal(_task_binding(user_id, query), [wire_key, last.id.hex])
 
     def decode(self, user_id: str, query: ListQuery) -> Position | None:
         """The position ``query.cursor`` points at, or None on a first page.
@@ -114,28 +168,66 @@ class CursorCodec:
         """
         if query.cursor is None:
             return None
-        try:
-            payload_text, mac_text = query.cursor.split(".")
-            payload, mac = _b64decode(payload_text), _b64decode(mac_text)
-        except (ValueError, binascii.Error):
-            raise InvalidCursor() from None
-        # The decoder ignores stray characters, padding and unused low bits: accept only
-        # the one spelling encode() writes, so an altered cursor is never a valid one.
-        if _b64encode(payload) != payload_text or _b64encode(mac) != mac_text:
-            raise InvalidCursor()
-        if not hmac.compare_digest(mac, self._mac(user_id, query, payload)):
-            raise InvalidCursor()
+        payload = self._open(_task_binding(user_id, query), query.cursor)
         # The MAC proves we wrote this payload; the checks below only guard against a
         # secret shared with a different (older or newer) cursor format.
         try:
-            wire_key, id_hex = orjson.loads(payload)
+            wire_key, id_hex = payload  # type: ignore[misc]
             task_id = UUID(hex=id_hex)
         except (ValueError, TypeError):
             raise InvalidCursor() from None
-        if SORTS[query.sort].field == "title":
-            if not isinstance(wire_key, str):
-                raise InvalidCursor()
-            return Position(wire_key, task_id)
-        if type(wire_key) is not int:
+        return Position(_key_of(wire_key, SORTS[query.sort]), task_id)
+
+    def encode_tag(self, user_id: str, tag: str) -> str:
+        """A cursor for the page of ``user_id``'s tags that follows ``tag``."""
+        return self._seal(_tag_binding(user_id), tag)
+
+    def decode_tag(self, user_id: str, cursor: str | None) -> str | None:
+        """The tag a tag listing's ``cursor`` ends after, or None on a first page.
+
+        Raises:
+            InvalidCursor: as ``decode``.
+        """
+        if cursor is None:
+            return None
+        tag = self._open(_tag_binding(user_id), cursor)
+        if not isinstance(tag, str):
             raise InvalidCursor()
-        return Position(from_micros(wire_key), task_id)
+        return tag
+
+
+_V1_FILTERS: Final = 2  # completed and q: the filters of cursors issued before v2
+
+
+def _task_binding(user_id: str, query: ListQuery) -> bytes:
+    """What a task cursor is bound to: the user, the sort and every filter.
+
+    The filters v2 added join only when one is set, so a cursor issued by a v1 worker
+    of the same deployment stays valid through a rolling upgrade.
+    """
+    filters = [getattr(query, name) for name in FILTER_FIELDS]
+    added = filters[_V1_FILTERS:]
+    if all(value is None for value in added):
+        del filters[_V1_FILTERS:]
+    return orjson.dumps([user_id, query.sort, *filters])
+
+
+def _tag_binding(user_id: str) -> bytes:
+    # A list cannot collide with a task binding's list, whose second member is a sort.
+    return orjson.dumps([user_id, "tags"])
+
+
+def _key_of(wire_key: object, spec: SortSpec) -> SortKey:
+    """The sort key a cursor's payload holds, checked against what ``spec`` sorts by."""
+    if wire_key is None and spec.nullable:
+        return None
+    if spec.kind == "text" and isinstance(wire_key, str):
+        return wire_key
+    if spec.kind == "priority" and wire_key in PRIORITIES:
+        return wire_key  # type: ignore[return-value]
+    if spec.kind == "timestamp" and type(wire_key) is int:
+        try:
+            return from_micros(wire_key)
+        except OverflowError:
+            raise InvalidCursor() from None
+    raise InvalidCursor()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import operator
 import secrets
+from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,11 +17,14 @@ from todo_core.idempotency import (
     fingerprint,
     validate_idempotency_key,
 )
-from todo_core.listing import SORTS, CursorCodec, fold, sort_key
+from todo_core.listing import SORTS, CursorCodec, SortSpec, fold, ordinal, sort_key
 from todo_core.models import (
     FieldsPage,
     ListQuery,
     Page,
+    TagCount,
+    TagPage,
+    TagQuery,
     Task,
     TaskCreate,
     TaskPatch,
@@ -29,15 +33,24 @@ from todo_core.models import (
     validate_user_id,
 )
 from todo_core.timestamps import utc_now
+from todo_core.writes import next_stamp, settle
 
 __all__ = ["MemoryTaskStore"]
 
 _DEFAULT_QUERY = ListQuery()
-_MICROSECOND = timedelta(microseconds=1)
+_DEFAULT_TAG_QUERY = TagQuery()
 
 
 def _matches(task: Task, query: ListQuery) -> bool:
     if query.completed is not None and task.completed is not query.completed:
+        return False
+    if query.priority is not None and task.priority not in query.priority:
+        return False
+    if query.tag is not None and not set(query.tag) <= set(task.tags):
+        return False
+    if query.due_min is not None and (task.due_at is None or task.due_at < query.due_min):
+        return False
+    if query.due_max is not None and (task.due_at is None or task.due_at >= query.due_max):
         return False
     if query.q is None:
         return True
@@ -45,6 +58,30 @@ def _matches(task: Task, query: ListQuery) -> bool:
     return needle in fold(task.title) or (
         task.description is not None and needle in fold(task.description)
     )
+
+
+def _in_order(tasks: list[Task], spec: SortSpec) -> list[Task]:
+    """``tasks`` in ``spec``'s order: by key then id, those without a key last."""
+    keyed = [task for task in tasks if sort_key(task, spec) is not None]
+    keyless = [task for task in tasks if sort_key(task, spec) is None]
+    keyed.sort(key=lambda task: (ordinal(sort_key(task, spec), spec), task.id))
+    keyless.sort(key=lambda task: task.id)
+    if spec.descending:
+        keyed.reverse()
+        keyless.reverse()
+    return keyed + keyless
+
+
+def _beyond(task: Task, spec: SortSpec, key: object, task_id: UUID) -> bool:
+    """Whether ``task`` comes after the position (``key``, ``task_id``) in ``spec``'s order."""
+    later = operator.lt if spec.descending else operator.gt
+    own = sort_key(task, spec)
+    if key is None:  # among the keyless, which come last: only they remain
+        return own is None and later(task.id, task_id)
+    if own is None:
+        return True
+    position = (ordinal(key, spec), task_id)  # type: ignore[arg-type]
+    return bool(later((ordinal(own, spec), task.id), position))
 
 
 def _live(created: Task, now: datetime) -> bool:
@@ -104,15 +141,12 @@ class MemoryTaskStore:
         query = query or _DEFAULT_QUERY
         spec = SORTS[query.sort]
         position = self._cursors.decode(user_id, query)
-        tasks = sorted(
-            (task for task in self._tasks.get(user_id, {}).values() if _matches(task, query)),
-            key=lambda task: (sort_key(task, spec), task.id),
-            reverse=spec.descending,
+        tasks = _in_order(
+            [task for task in self._tasks.get(user_id, {}).values() if _matches(task, query)],
+            spec,
         )
         if position is not None:
-            after = (position.key, position.task_id)
-            beyond = operator.lt if spec.descending else operator.gt
-            tasks = [task for task in tasks if beyond((sort_key(task, spec), task.id), after)]
+            tasks = [task for task in tasks if _beyond(task, spec, position.key, position.task_id)]
         items = tasks[: query.limit]
         more = len(tasks) > query.limit
         next_cursor = self._cursors.encode(user_id, query, items[-1]) if more else None
@@ -121,6 +155,16 @@ class MemoryTaskStore:
     async def list_fields(self, user_id: str, query: ListQuery | None = None) -> FieldsPage:
         page = await self.list(user_id, query)
         return FieldsPage([dict(task.__dict__) for task in page.items], page.next_cursor)
+
+    async def list_tags(self, user_id: str, query: TagQuery | None = None) -> TagPage:
+        validate_user_id(user_id)
+        query = query or _DEFAULT_TAG_QUERY
+        after = self._cursors.decode_tag(user_id, query.cursor)
+        counts = Counter(tag for task in self._tasks.get(user_id, {}).values() for tag in task.tags)
+        tags = sorted(tag for tag in counts if after is None or tag > after)
+        items = [TagCount(tag, counts[tag]) for tag in tags[: query.limit]]
+        more = len(tags) > query.limit
+        return TagPage(items, self._cursors.encode_tag(user_id, items[-1].tag) if more else None)
 
     async def replace(
         self,
@@ -142,7 +186,7 @@ class MemoryTaskStore:
         expected_version: int | None = None,
     ) -> Task:
         current = self._current(user_id, task_id, expected_version)
-        return self._write(current, data.changes())
+        return self._write(current, data.applied_to(current))
 
     async def delete(
         self, user_id: str, task_id: UUID, *, expected_version: int | None = None
@@ -168,11 +212,16 @@ class MemoryTaskStore:
             raise PreconditionFailed(task_id, expected_version)
         return task
 
-    def _write(self, current: Task, changes: dict[str, Any]) -> Task:
+    def _write(self, current: Task, fields: dict[str, Any]) -> Task:
+        """Write every writable field of ``fields`` over ``current``."""
         # A clock that stalls or steps back must still move updated_at forward.
-        updated_at = max(self._clock(), current.updated_at + _MICROSECOND)
+        updated_at = next_stamp(current.updated_at, self._clock())
+        settled = settle(current, fields, updated_at)
         task = current.model_copy(
-            update={**changes, "updated_at": updated_at, "version": current.version + 1}
+            update={**settled.fields, "updated_at": updated_at, "version": current.version + 1}
         )
-        self._tasks[current.user_id][current.id] = task
+        tasks = self._tasks[current.user_id]
+        tasks[current.id] = task
+        if settled.successor is not None:
+            tasks[settled.successor.id] = settled.successor
         return task

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, NamedTuple, Self
+from functools import cache
+from typing import Annotated, Any, Final, Literal, NamedTuple, Self
 from uuid import UUID, uuid4
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -27,12 +30,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from todo_core.timestamps import rfc3339
+from todo_core.errors import InvalidPatch
+from todo_core.recurrence import Recurrence
+from todo_core.timestamps import DUE_MAX, DUE_MIN, parse_rfc3339, rfc3339
 
 __all__ = [
+    "PRIORITIES",
     "ListQuery",
     "Page",
+    "Priority",
+    "Recurrence",
     "SortOrder",
+    "TagCount",
+    "TagPage",
+    "TagQuery",
     "Task",
     "TaskCreate",
     "TaskPatch",
@@ -46,7 +57,24 @@ DESCRIPTION_MAX = 1000
 USER_ID_PATTERN = r"^[A-Za-z0-9._@-]{1,64}$"
 _USER_ID = re.compile(USER_ID_PATTERN)
 
-SortOrder = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
+SortOrder = Literal[
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "title",
+    "-title",
+    "due_at",
+    "-due_at",
+    "priority",
+    "-priority",
+]
+Priority = Literal["none", "low", "medium", "high"]
+PRIORITIES: Final[tuple[Priority, ...]] = ("none", "low", "medium", "high")
+"""Every priority, lowest first: the order ``sort=priority`` lists them in."""
+TAGS_MAX = 20
+TAG_MAX = 40
+TIME_ZONE_MAX = 64
 
 
 def encodable_text(value: str) -> str:
@@ -89,6 +117,58 @@ def _bounded_description(value: str) -> str:
     return value
 
 
+def _due_at(value: object) -> object:
+    # A string is parsed by the contract's own rules (RFC 3339 with seconds and an
+    # offset, at most microseconds, within DUE_MIN..DUE_MAX), never pydantic's laxer
+    # ISO 8601; the library may also pass an aware datetime, checked against the same.
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339(value)
+        except ValueError as error:
+            raise PydanticCustomError("due_at_format", str(error)) from None
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise PydanticCustomError("due_at_naive", "must carry a time zone offset")
+        if not DUE_MIN <= value <= DUE_MAX:
+            raise PydanticCustomError("due_at_range", "is outside the years 0001 to 9999 in UTC")
+        return value.astimezone(DUE_MIN.tzinfo)
+    raise PydanticCustomError("due_at_type", "must be an RFC 3339 date-time string")
+
+
+def normalized_tag(value: str) -> str:
+    """A tag as stored and matched: stripped and lower-cased, then checked."""
+    tag = encodable_text(value).strip().lower()
+    if not tag or len(tag) > TAG_MAX:
+        raise PydanticCustomError(
+            "tag_length",
+            "each tag must be 1 to {max} characters after stripping and lower-casing",
+            {"max": TAG_MAX},
+        )
+    if "," in tag:
+        raise PydanticCustomError("tag_comma", "a tag must not contain a comma")
+    return tag
+
+
+def _distinct_tags(tags: list[str]) -> list[str]:
+    # dict keeps the first of each and the order they came in.
+    return list(dict.fromkeys(tags))
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    # Reading the zone database takes milliseconds: once per process. "localtime" is the
+    # server's own zone, not a place, and would make recurrence differ by host.
+    return frozenset(available_timezones() - {"localtime"})
+
+
+def _known_time_zone(value: str) -> str:
+    if not 1 <= len(value) <= TIME_ZONE_MAX or value not in _time_zones():
+        raise PydanticCustomError(
+            "time_zone_unknown", "must be an IANA time zone name such as Europe/Paris or UTC"
+        )
+    return value
+
+
 Title = Annotated[
     StrictStr,
     AfterValidator(_stripped_title),
@@ -100,6 +180,25 @@ Description = Annotated[
     WithJsonSchema({"type": "string", "maxLength": DESCRIPTION_MAX}),
 ]
 UserId = Annotated[StrictStr, Field(pattern=USER_ID_PATTERN)]
+DueAt = Annotated[
+    datetime,
+    BeforeValidator(_due_at),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Tag = Annotated[StrictStr, AfterValidator(normalized_tag)]
+Tags = Annotated[
+    list[Tag],
+    Field(max_length=TAGS_MAX),
+    AfterValidator(_distinct_tags),
+    WithJsonSchema(
+        {"type": "array", "maxItems": TAGS_MAX, "items": {"type": "string", "minLength": 1}}
+    ),
+]
+TimeZone = Annotated[
+    StrictStr,
+    AfterValidator(_known_time_zone),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": TIME_ZONE_MAX}),
+]
 
 _user_id_adapter: TypeAdapter[str] = TypeAdapter(UserId)
 
@@ -118,12 +217,32 @@ def validate_user_id(user_id: str) -> str:
 _INPUT = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+_RECURRENCE_WITHOUT_DUE: Final = "a recurring task must have a due_at"
+
+
+def _recurrence_needs_due(recurrence: object, due_at: object) -> None:
+    if recurrence is not None and due_at is None:
+        raise PydanticCustomError(
+            "recurrence_without_due", _RECURRENCE_WITHOUT_DUE, {"field": "recurrence"}
+        )
+
+
 class _TaskFields(BaseModel):
     model_config = _INPUT
 
     title: Title
     description: Description | None = None
     completed: StrictBool = False
+    due_at: DueAt | None = None
+    priority: Priority = "none"
+    tags: Tags = []
+    recurrence: Recurrence | None = None
+    time_zone: TimeZone = "UTC"
+
+    @model_validator(mode="after")
+    def _recurring_tasks_are_due(self) -> Self:
+        _recurrence_needs_due(self.recurrence, self.due_at)
+        return self
 
 
 class TaskCreate(_TaskFields):
@@ -146,32 +265,78 @@ class TaskPatch(BaseModel):
     title: Title | None = None
     description: Description | None = None
     completed: StrictBool | None = None
+    due_at: DueAt | None = None
+    priority: Priority | None = None
+    tags: Tags | None = None
+    recurrence: Recurrence | None = None
+    time_zone: TimeZone | None = None
 
     @model_validator(mode="after")
     def _meaningful(self) -> Self:
         if not self.model_fields_set:
             raise PydanticCustomError("patch_empty", "a patch must change at least one field")
-        for name in ("title", "completed"):
-            if name in self.model_fields_set and getattr(self, name) is None:
+        for name in self.model_fields_set - _NULLABLE_IN_PATCH:
+            if getattr(self, name) is None:
                 raise PydanticCustomError("patch_null", "{field} must not be null", {"field": name})
+        if {"due_at", "recurrence"} <= self.model_fields_set:
+            _recurrence_needs_due(self.recurrence, self.due_at)
         return self
 
     def changes(self) -> dict[str, Any]:
         """The fields this patch sets, with their new values."""
         return {name: getattr(self, name) for name in self.model_fields_set}
 
+    def applied_to(self, task: Task) -> dict[str, Any]:
+        """The writable fields of ``task`` once this patch is merged into them.
+
+        Raises:
+            InvalidPatch: the result would be a recurring task without a ``due_at`` (a
+                rule only the stored task can decide).
+        """
+        merged = {name: getattr(task, name) for name in _WRITABLE} | self.changes()
+        if merged["recurrence"] is not None and merged["due_at"] is None:
+            field = "due_at" if "due_at" in self.model_fields_set else "recurrence"
+            raise InvalidPatch(field, _RECURRENCE_WITHOUT_DUE)
+        return merged
+
+
+def _distinct_priorities(levels: tuple[Priority, ...]) -> tuple[Priority, ...]:
+    if not levels:
+        raise PydanticCustomError("priority_empty", "must name at least one priority")
+    if len(set(levels)) != len(levels):
+        raise PydanticCustomError("priority_repeated", "must not name a priority twice")
+    return tuple(sorted(levels, key=PRIORITIES.index))
+
+
+def _tag_set(tags: tuple[str, ...]) -> tuple[str, ...]:
+    # Every tag must be carried, so the order asked in does not matter: sorted, a cursor
+    # of tag=b,a serves tag=a,b.
+    if not tags:
+        raise PydanticCustomError("tag_empty", "must name at least one tag")
+    return tuple(sorted(set(tags)))
+
 
 class ListQuery(BaseModel):
     """What to list: filters, order, page size and where the previous page ended.
 
     ``q`` matches a case-insensitive substring (Python's ``str.lower()``) of the title
-    or the description; an empty ``q`` means no filter.
+    or the description; an empty ``q`` means no filter. ``priority`` keeps tasks of any
+    of its levels, ``tag`` those that carry every one of its tags (normalised like a
+    task's), ``due_min``/``due_max`` those due at or after / before a time (a task
+    without ``due_at`` matches neither). Lists are held in one canonical order, so two
+    spellings of the same filter are the same query (and share cursors).
     """
 
     model_config = _INPUT
 
     completed: StrictBool | None = None
     q: Annotated[StrictStr, AfterValidator(encodable_text)] | None = None
+    priority: Annotated[tuple[Priority, ...], AfterValidator(_distinct_priorities)] | None = None
+    tag: Annotated[tuple[Tag, ...], Field(max_length=TAGS_MAX), AfterValidator(_tag_set)] | None = (
+        None
+    )
+    due_min: DueAt | None = None
+    due_max: DueAt | None = None
     sort: SortOrder = "-created_at"
     limit: Annotated[StrictInt, Field(ge=1, le=500)] = 100
     cursor: StrictStr | None = None
@@ -181,6 +346,29 @@ class ListQuery(BaseModel):
         if self.q == "":
             object.__setattr__(self, "q", None)
         return self
+
+
+class TagQuery(BaseModel):
+    """Which page of a user's tags to list: page size, and where the previous one ended."""
+
+    model_config = _INPUT
+
+    limit: Annotated[StrictInt, Field(ge=1, le=500)] = 100
+    cursor: StrictStr | None = None
+
+
+class TagCount(NamedTuple):
+    """A tag, and how many of the user's tasks carry it."""
+
+    tag: str
+    count: int
+
+
+class TagPage(NamedTuple):
+    """One page of a user's tags in code point order; ``next_cursor`` as for tasks."""
+
+    items: list[TagCount]
+    next_cursor: str | None
 
 
 class Task(BaseModel):
@@ -193,6 +381,13 @@ class Task(BaseModel):
     title: str
     description: str | None
     completed: bool
+    due_at: datetime | None
+    priority: Priority
+    tags: list[str]
+    recurrence: Recurrence | None
+    time_zone: str
+    completed_at: datetime | None
+    next_occurrence_id: UUID | None
     created_at: datetime
     updated_at: datetime
     version: int
@@ -200,6 +395,15 @@ class Task(BaseModel):
     @field_serializer("created_at", "updated_at", when_used="json")
     def _timestamp(self, moment: datetime) -> str:
         return rfc3339(moment)
+
+    @field_serializer("due_at", "completed_at", when_used="json")
+    def _optional_timestamp(self, moment: datetime | None) -> str | None:
+        return None if moment is None else rfc3339(moment)
+
+
+_WRITABLE: Final = frozenset(_TaskFields.model_fields)
+"""The fields a client writes; the rest of ``Task`` the store sets."""
+_NULLABLE_IN_PATCH: Final = frozenset({"description", "due_at", "recurrence"})
 
 
 _TASK_FIELDS = frozenset(Task.model_fields)
@@ -231,9 +435,9 @@ def new_task(user_id: str, data: TaskCreate, now: datetime) -> Task:
     return Task.model_construct(
         id=uuid4(),
         user_id=user_id,
-        title=data.title,
-        description=data.description,
-        completed=data.completed,
+        **data.model_dump(),
+        completed_at=now if data.completed else None,
+        next_occurrence_id=None,
         created_at=now,
         updated_at=now,
         version=1,

@@ -8,7 +8,7 @@ primary key and of every index, so the table can be distributed by it (Citus).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -20,6 +20,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from todo_core.timestamps import from_micros, to_micros
 
 __all__ = [
+    "PriorityLevel",
+    "TagList",
     "UTCTimestamp",
     "alembic_version",
     "contains_text",
@@ -65,6 +67,34 @@ class UTCTimestamp(sa.TypeDecorator[datetime]):
         return from_micros(value)
 
 
+class PriorityLevel(sa.TypeDecorator[str]):
+    """A priority's name (``todo_core.PRIORITIES``), stored as its rank, 0-3.
+
+    Ranks sort like the levels (``none`` < ``low`` < ``medium`` < ``high``), so one
+    index on (user_id, priority, id) serves ``sort=priority`` in both directions.
+    The conversion happens in ``sql/dialects.py`` (kind ``priority``), not here.
+    """
+
+    impl = sa.SmallInteger()
+    cache_ok = True
+
+
+class TagList(sa.TypeDecorator[list[str]]):
+    """A task's tags in order: ``text[]`` on PostgreSQL, a JSON array as text on SQLite.
+
+    PostgreSQL matches ``tag=`` with array containment (``@>``); SQLite with
+    ``json_each``. The JSON conversion happens in ``sql/dialects.py`` (kind ``list``).
+    """
+
+    impl = sa.Text()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(sa.Text()))
+        return dialect.type_descriptor(sa.Text())
+
+
 metadata = sa.MetaData()
 
 # Alembic's own bookkeeping table, read at open to skip loading Alembic when there is
@@ -72,6 +102,46 @@ metadata = sa.MetaData()
 alembic_version = sa.Table(
     "alembic_version", sa.MetaData(), sa.Column("version_num", sa.String(32), nullable=False)
 )
+
+
+class no_tags(FunctionElement[list[str]]):
+    """An empty ``TagList``, the default of rows written without tags: ``'{}'`` on
+    PostgreSQL, ``'[]'`` on SQLite."""
+
+    type = TagList()
+    inherit_cache = True
+    name = "no_tags"
+
+
+@compiles(no_tags, "postgresql")
+def _no_tags_postgresql(element: no_tags, compiler: SQLCompiler, **kw: Any) -> str:
+    return "'{}'::text[]"
+
+
+@compiles(no_tags, "sqlite")
+def _no_tags_sqlite(element: no_tags, compiler: SQLCompiler, **kw: Any) -> str:
+    return "'[]'"
+
+
+_NO_TAGS: Final = no_tags()
+
+class due_descending(FunctionElement[datetime]):
+    """``due_at DESC NULLS LAST`` in an index: SQLite refuses the clause there, but
+    sorts NULL first, so its plain ``DESC`` already puts NULL last."""
+
+    inherit_cache = True
+    name = "due_descending"
+
+
+@compiles(due_descending, "postgresql")
+def _due_descending_postgresql(element: due_descending, compiler: SQLCompiler, **kw: Any) -> str:
+    return "due_at DESC NULLS LAST"
+
+
+@compiles(due_descending, "sqlite")
+def _due_descending_sqlite(element: due_descending, compiler: SQLCompiler, **kw: Any) -> str:
+    return "due_at DESC"
+
 
 # Titles sort by code point: PostgreSQL's "C" collation does that for UTF-8, and so does
 # SQLite's default BINARY collation.
@@ -91,12 +161,26 @@ tasks = sa.Table(
     # Python's str.lower() of title and description: what ``q`` is matched against.
     sa.Column("title_folded", sa.Text(), nullable=False),
     sa.Column("description_folded", sa.Text(), nullable=True),
+    # v2 (migration 0004): each with a constant default, so adding it rewrites nothing
+    # and workers of the previous release keep inserting rows.
+    sa.Column("due_at", UTCTimestamp(), nullable=True),
+    sa.Column("priority", PriorityLevel(), nullable=False, server_default="0"),
+    sa.Column("tags", TagList(), nullable=False, server_default=_NO_TAGS),
+    sa.Column("recurrence", sa.String(16), nullable=True),
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("completed_at", UTCTimestamp(), nullable=True),
+    sa.Column("next_occurrence_id", sa.Uuid(), nullable=True),
     sa.PrimaryKeyConstraint("user_id", "id", name="pk_tasks"),
     # One index per sort key; the trailing id gives keyset pages their tie-breaker.
     # (user_id) and (user_id, created_at) of the original plan are prefixes of these.
     sa.Index("ix_tasks_user_created", "user_id", "created_at", "id"),
     sa.Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
     sa.Index("ix_tasks_user_title", "user_id", "title", "id"),
+    sa.Index("ix_tasks_user_priority", "user_id", "priority", "id"),
+    # Tasks without due_at come last in both directions: NULLS LAST ascending is the
+    # default order of an index, descending needs one of its own.
+    sa.Index("ix_tasks_user_due", "user_id", "due_at", "id"),
+    sa.Index("ix_tasks_user_due_desc", "user_id", due_descending(), sa.desc(sa.column("id"))),
 )
 
 # Exactly-once creates (todo_core.idempotency): per user and key, the request's
@@ -112,6 +196,11 @@ idempotency_keys = sa.Table(
     sa.Column("title", sa.Text(), nullable=False),
     sa.Column("description", sa.Text(), nullable=True),
     sa.Column("completed", sa.Boolean(), nullable=False),
+    sa.Column("due_at", UTCTimestamp(), nullable=True),
+    sa.Column("priority", PriorityLevel(), nullable=False, server_default="0"),
+    sa.Column("tags", TagList(), nullable=False, server_default=_NO_TAGS),
+    sa.Column("recurrence", sa.String(16), nullable=True),
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
     sa.Column("created_at", UTCTimestamp(), nullable=False),
     sa.Column("expires_at", UTCTimestamp(), nullable=False),
     sa.PrimaryKeyConstraint("user_id", "key", name="pk_idempotency_keys"),

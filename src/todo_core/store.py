@@ -13,6 +13,8 @@ from todo_core.models import (
     FieldsPage,
     ListQuery,
     Page,
+    TagPage,
+    TagQuery,
     Task,
     TaskCreate,
     TaskPatch,
@@ -70,6 +72,11 @@ class TaskStore(Protocol):
         """``list``'s page, as each task's field values instead of ``Task`` models."""
         ...
 
+    async def list_tags(self, user_id: str, query: TagQuery | None = None) -> TagPage:
+        """One keyset page of the tags the user's tasks carry, with their counts, in code
+        point order. Raises ``InvalidCursor``."""
+        ...
+
     async def replace(
         self,
         user_id: str,
@@ -78,7 +85,11 @@ class TaskStore(Protocol):
         *,
         expected_version: int | None = None,
     ) -> Task:
-        """Replace every writable field. Raises ``TaskNotFound``, ``PreconditionFailed``."""
+        """Replace every writable field. Raises ``TaskNotFound``, ``PreconditionFailed``.
+
+        Completing a recurring task creates its next occurrence in the same transaction
+        (``Task.next_occurrence_id`` names it); see ``todo_core.writes``.
+        """
         ...
 
     async def patch(
@@ -89,7 +100,8 @@ class TaskStore(Protocol):
         *,
         expected_version: int | None = None,
     ) -> Task:
-        """Change only the fields set. Raises ``TaskNotFound``, ``PreconditionFailed``."""
+        """Change only the fields set, as ``replace`` would the merged task. Raises
+        ``TaskNotFound``, ``PreconditionFailed``, then ``InvalidPatch``."""
         ...
 
     async def delete(

@@ -44,3 +44,15 @@ def rfc3339(moment: datetime) -> str:
         moment.second,
         moment.microsecond,
     )
+
+
+# STUB, replaced by the recurrence branch.
+DUE_MIN = datetime(1, 1, 1, tzinfo=UTC)
+DUE_MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("must have an offset")
+    return moment.astimezone(UTC)

@@ -12,20 +12,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 from uuid import UUID, SafeUUID
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from todo_core.schema import UTCTimestamp
+from todo_core.models import PRIORITIES
+from todo_core.schema import PriorityLevel, TagList, UTCTimestamp
 from todo_core.sql.statement import Binder, RowDecoder, Statement
 from todo_core.timestamps import from_micros, to_micros
 
 __all__ = ["DialectName", "compile_statement"]
 
 DialectName = Literal["postgresql", "sqlite"]
-Kind = Literal["uuid", "timestamp", "boolean"]
+Kind = Literal["uuid", "timestamp", "boolean", "priority", "list"]
 
 # The asyncpg dialect, not plain PostgreSQL's: it casts every parameter ($1::UUID),
 # so the server never has to guess a parameter's type from its context.
@@ -60,16 +62,38 @@ def _hex(value: UUID) -> str:
     return value.hex
 
 
+_RANKS: Final = {level: rank for rank, level in enumerate(PRIORITIES)}
+
+
+def _rank(level: str) -> int:
+    return _RANKS[level]
+
+
+def _level(rank: int) -> str:
+    return PRIORITIES[rank]
+
+
+def _json_list(values: Sequence[Any]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
 # How each kind of value reaches each driver and comes back. asyncpg takes and returns
 # UUIDs and aware datetimes; on SQLite (see schema.py) UUIDs are 32 hex digits,
 # timestamps integer microseconds and booleans 0/1, as SQLAlchemy's types write them.
+# Priorities are ranks on both; lists are arrays for asyncpg and JSON text on SQLite.
 _BINDERS: Final[Mapping[DialectName, Mapping[Kind, Binder]]] = {
-    "postgresql": {},
-    "sqlite": {"uuid": _hex, "timestamp": to_micros},
+    "postgresql": {"priority": _rank},
+    "sqlite": {"uuid": _hex, "timestamp": to_micros, "priority": _rank, "list": _json_list},
 }
 _DECODERS: Final[Mapping[DialectName, Mapping[Kind | None, Binder]]] = {
-    "postgresql": {"uuid": _plain_uuid},
-    "sqlite": {"uuid": _uuid_from_hex, "timestamp": from_micros, "boolean": bool},
+    "postgresql": {"uuid": _plain_uuid, "priority": _level},
+    "sqlite": {
+        "uuid": _uuid_from_hex,
+        "timestamp": from_micros,
+        "boolean": bool,
+        "priority": _level,
+        "list": orjson.loads,
+    },
 }
 
 
@@ -81,6 +105,10 @@ def _kind(type_: sa.types.TypeEngine[Any]) -> Kind | None:
         return "uuid"
     if isinstance(type_, sa.Boolean):
         return "boolean"
+    if isinstance(type_, PriorityLevel):
+        return "priority"
+    if isinstance(type_, TagList):
+        return "list"
     return None
 
 
