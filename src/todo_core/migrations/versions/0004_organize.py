@@ -18,8 +18,12 @@ and the store answers their ``updated_at`` for it (``shapes.TASK_COLUMNS``).
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 from alembic import op
+
+from todo_core.migrations import MIGRATION_LOCK
 
 revision = "0004"
 down_revision = "0003"
@@ -44,6 +48,9 @@ _TASK_ONLY = (
     ("next_occurrence_id", "UUID", "CHAR(32)"),
 )
 _TABLES = (("tasks", _TASK_FIELDS + _TASK_ONLY), ("idempotency_keys", _TASK_FIELDS))
+# How long to wait for an index that another migrator is building (a large table's
+# build takes minutes; ours must not give up before it does).
+_BUILD_WAIT = 3600.0
 _INDEXES = (
     ("ix_tasks_user_priority", "user_id, priority, id"),
     ("ix_tasks_user_due", "user_id, due_at, id"),
@@ -68,10 +75,32 @@ def upgrade() -> None:
     with op.get_context().autocommit_block():
         for name, columns in _INDEXES:
             # A build that failed half-way leaves an INVALID index of this name behind,
-            # which IF NOT EXISTS would keep: drop it first.
+            # which IF NOT EXISTS would keep: drop it first. (Dropping one that another
+            # migrator is building waits for its build, then builds it again: harmless.)
             if _is_invalid_index(name):
-                op.execute(f"DROP INDEX CONCURRENTLY {name}")
+                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tasks ({columns})")
+            # IF NOT EXISTS also skips an index another migrator is still building:
+            # this revision is done only once every index is usable.
+            _wait_until_valid(name)
+    # The block committed, releasing the migration lock (migrations/env.py) that made
+    # other migrators wait: one of them may have finished this revision meanwhile and
+    # recorded it. Take the lock again, and leave the record where Alembic's own
+    # "0003 -> 0004" step (next, in this transaction) expects it.
+    bind = op.get_bind()
+    bind.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+    bind.exec_driver_sql(
+        f"UPDATE alembic_version SET version_num = '{down_revision}' "
+        f"WHERE version_num = '{revision}'"
+    )
+
+
+def _wait_until_valid(name: str) -> None:
+    deadline = time.monotonic() + _BUILD_WAIT
+    while _is_invalid_index(name):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"index {name} is still not valid after {_BUILD_WAIT} s")
+        time.sleep(0.2)
 
 
 def _is_invalid_index(name: str) -> bool:
