@@ -62,10 +62,13 @@ def upgrade() -> None:
     postgresql = op.get_context().dialect.name == "postgresql"
     for table, columns in _TABLES:
         for name, on_postgresql, on_sqlite in columns:
-            if postgresql:
-                op.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {on_postgresql}")
-            else:
+            if not postgresql:
                 op.execute(f"ALTER TABLE {table} ADD COLUMN {name} {on_sqlite}")
+            elif not _has_column(table, name):
+                # Not ADD COLUMN IF NOT EXISTS alone: it locks the table even when the
+                # column is there, and waits for another migrator's index build, which
+                # waits for this transaction: a deadlock.
+                op.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {on_postgresql}")
     if not postgresql:
         for name, columns in _INDEXES:
             # SQLite sorts NULL first, so descending already puts it last; and it does
@@ -93,6 +96,17 @@ def upgrade() -> None:
         f"UPDATE alembic_version SET version_num = '{down_revision}' "
         f"WHERE version_num = '{revision}'"
     )
+
+
+def _has_column(table: str, name: str) -> bool:
+    found = op.get_bind().execute(
+        sa.text(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = :table AND column_name = :name"
+        ),
+        {"table": table, "name": name},
+    )
+    return found.first() is not None
 
 
 def _wait_until_valid(name: str) -> None:
