@@ -18,6 +18,7 @@ and the store answers their ``updated_at`` for it (``shapes.TASK_COLUMNS``).
 
 from __future__ import annotations
 
+import random
 import time
 
 import sqlalchemy as sa
@@ -51,6 +52,9 @@ _TABLES = (("tasks", _TASK_FIELDS + _TASK_ONLY), ("idempotency_keys", _TASK_FIEL
 # How long to wait for an index that another migrator is building (a large table's
 # build takes minutes; ours must not give up before it does).
 _BUILD_WAIT = 3600.0
+# What a build that raced another migrator's fails with: deadlock detected, and "tuple
+# concurrently updated" (both creating the same index's catalog entry).
+_RACES = frozenset({"40P01", "XX000"})
 _INDEXES = (
     ("ix_tasks_user_priority", "user_id, priority, id"),
     ("ix_tasks_user_due", "user_id, due_at, id"),
@@ -77,15 +81,7 @@ def upgrade() -> None:
         return
     with op.get_context().autocommit_block():
         for name, columns in _INDEXES:
-            # A build that failed half-way leaves an INVALID index of this name behind,
-            # which IF NOT EXISTS would keep: drop it first. (Dropping one that another
-            # migrator is building waits for its build, then builds it again: harmless.)
-            if _is_invalid_index(name):
-                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tasks ({columns})")
-            # IF NOT EXISTS also skips an index another migrator is still building:
-            # this revision is done only once every index is usable.
-            _wait_until_valid(name)
+            _build_index(name, columns)
     # The block committed, releasing the migration lock (migrations/env.py) that made
     # other migrators wait: one of them may have finished this revision meanwhile and
     # recorded it. Take the lock again, and leave the record where Alembic's own
@@ -109,12 +105,44 @@ def _has_column(table: str, name: str) -> bool:
     return found.first() is not None
 
 
-def _wait_until_valid(name: str) -> None:
+def _build_index(name: str, columns: str) -> None:
+    """Build index ``name`` unless it is there and usable; return once it is.
+
+    Another migrator may be building it (or another index of the table) right now: two
+    concurrent builds on one table can deadlock, so this waits for theirs to end first,
+    and should both start at once, the one PostgreSQL aborts tries again. An INVALID
+    index that nobody is building is what a failed build left: built again.
+    """
     deadline = time.monotonic() + _BUILD_WAIT
-    while _is_invalid_index(name):
+    while True:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"index {name} is still not valid after {_BUILD_WAIT} s")
-        time.sleep(0.2)
+            raise RuntimeError(f"index {name} is still not usable after {_BUILD_WAIT} s")
+        if _is_being_built():
+            time.sleep(0.2)
+            continue
+        try:
+            if _is_invalid_index(name):
+                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tasks ({columns})")
+        except sa.exc.DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) not in _RACES:
+                raise
+            time.sleep(random.uniform(0.1, 0.5))
+            continue
+        if not _is_invalid_index(name):
+            return
+
+
+def _is_being_built() -> bool:
+    # Another migrator's build of any index on the table: the one of an index may
+    # not name it yet.
+    found = op.get_bind().execute(
+        sa.text(
+            "SELECT 1 FROM pg_stat_progress_create_index "
+            "WHERE relid = CAST('tasks' AS regclass) AND pid <> pg_backend_pid()"
+        )
+    )
+    return found.first() is not None
 
 
 def _is_invalid_index(name: str) -> bool:
