@@ -86,7 +86,11 @@ class carries_tags(FunctionElement[bool]):
 @compiles(carries_tags, "postgresql")
 def _carries_tags_postgresql(element: carries_tags, compiler: SQLCompiler, **kw: Any) -> str:
     tags, wanted = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"({tags} @> CAST({wanted} AS TEXT[]))"
+    # ">= true" hides the containment from the planner, which estimates it to keep very
+    # few rows for any array it does not know (a generic plan's parameter): it then
+    # plans to sort all of a user's rows rather than read the sort's index. Compared,
+    # it gets the default a third, as q's strpos(...) > 0 does.
+    return f"(({tags} @> CAST({wanted} AS TEXT[])) >= true)"
 
 
 @compiles(carries_tags, "sqlite")
