@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,7 +42,8 @@ async def test_concurrent_completions_in_one_process_spawn_one(store: TaskStore)
     assert completed.next_occurrence_id is not None
     successor = await store.get(ALICE, completed.next_occurrence_id)
     assert (successor.completed, successor.recurrence) == (False, "weekly")
-    assert successor.due_at is not None and successor.due_at > DUE
+    assert successor.due_at is not None
+    assert successor.due_at > DUE
 
 
 async def test_completing_again_after_reopening_spawns_nothing(store: TaskStore) -> None:

@@ -356,7 +356,7 @@ def test_a_request_without_v2_fields_keeps_its_v1_fingerprint() -> None:
         {"due_at": EPOCH_2024},
         {"due_at": EPOCH_2024, "recurrence": "daily"},
     ):
-        assert fingerprint(TaskCreate(title="a", **changed)) != V1_FINGERPRINT, changed  # type: ignore[arg-type]
+        assert fingerprint(TaskCreate(title="a", **changed)) != V1_FINGERPRINT, changed
 
 
 @pytest.mark.postgres

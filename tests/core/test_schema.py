@@ -20,8 +20,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
-from sqlalchemy.schema import CreateIndex
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import CreateIndex
 
 from tests.backends import SQL_BACKENDS, fresh_postgres_database
 from tests.listing import walk
@@ -75,8 +75,8 @@ async def schema_differences(engine: AsyncEngine, target: sa.MetaData = metadata
             connection,
             opts={
                 "compare_type": True,
-                "include_object": lambda item, name, kind, *_: not (
-                    sqlite and kind == "index" and name in _DESCENDING_INDEXES
+                "include_object": lambda item, name, kind, *_: (
+                    not (sqlite and kind == "index" and name in _DESCENDING_INDEXES)
                 ),
             },
         )

@@ -40,7 +40,6 @@ class Filter:
 
 
 _NEEDLE: Final = sa.bindparam("needle", type_=sa.Text())
-_RANKS: Final = {level: rank for rank, level in enumerate(PRIORITIES)}
 
 
 class _RankList(TagList):
@@ -119,7 +118,7 @@ FILTERS: Final[Mapping[str, Filter]] = MappingProxyType(
         ),
         "priority": Filter(
             has_priority(tasks.c.priority, sa.bindparam("priorities", type_=_RankList())),
-            lambda levels: {"priorities": [_RANKS[level] for level in levels]},
+            lambda levels: {"priorities": [PRIORITIES.index(level) for level in levels]},
         ),
         # No index holds tags: the user's rows are read in the sort's order, filtered.
         "tag": Filter(

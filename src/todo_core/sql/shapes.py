@@ -196,7 +196,7 @@ def tags(dialect: DialectName, after: bool) -> sa.TextualSelect:
         f"SELECT {tag} AS tag, count(*) AS count FROM {source} "
         f"WHERE tasks.user_id = :user_id{beyond} GROUP BY {tag} ORDER BY {tag} LIMIT :limit"
     )
-    binds = [
+    binds: list[sa.BindParameter[Any]] = [
         sa.bindparam("user_id", type_=sa.String()),
         sa.bindparam("limit", type_=sa.Integer()),
     ]

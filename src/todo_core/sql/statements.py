@@ -97,9 +97,7 @@ class Statements:
     def completion(self, fields: frozenset[str]) -> tuple[Statement, ...]:
         """``update`` of ``fields`` under ``expected_version`` that inserts the successor
         bound as ``successor_<column>`` if it applied: run in one transaction."""
-        return self._shape(
-            ("completion", fields), lambda: shapes.completion(fields, self.dialect)
-        )
+        return self._shape(("completion", fields), lambda: shapes.completion(fields, self.dialect))
 
     def tags(self, *, after: bool) -> Statement:
         """A page of a user's tags; binds ``user_id``, ``limit`` and, if ``after``,

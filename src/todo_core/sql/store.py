@@ -166,9 +166,7 @@ class SqlTaskStore:
         # waited for (SQLite's file lock).
         self._claiming: set[tuple[str, str]] = set()
 
-    def _completion_statements(
-        self, fields: frozenset[str], spawns: bool
-    ) -> tuple[Statement, ...]:
+    def _completion_statements(self, fields: frozenset[str], spawns: bool) -> tuple[Statement, ...]:
         if spawns:
             return self._statements.completion(fields)
         return (self._statements.update(fields, conditional=True),)

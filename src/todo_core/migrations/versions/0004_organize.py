@@ -64,8 +64,8 @@ _INDEXES = (
 
 def upgrade() -> None:
     postgresql = op.get_context().dialect.name == "postgresql"
-    for table, columns in _TABLES:
-        for name, on_postgresql, on_sqlite in columns:
+    for table, fields in _TABLES:
+        for name, on_postgresql, on_sqlite in fields:
             if not postgresql:
                 op.execute(f"ALTER TABLE {table} ADD COLUMN {name} {on_sqlite}")
             elif not _has_column(table, name):
