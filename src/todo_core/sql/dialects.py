@@ -62,7 +62,7 @@ def _hex(value: UUID) -> str:
     return value.hex
 
 
-_RANKS: Final = {level: rank for rank, level in enumerate(PRIORITIES)}
+_RANKS: Final[Mapping[str, int]] = {level: rank for rank, level in enumerate(PRIORITIES)}
 
 
 def _rank(level: str) -> int:
