@@ -57,6 +57,14 @@ def matches(task: dict[str, Any], q: str | None, completed: bool | None) -> bool
     return needle in task["title"].lower() or needle in description.lower()
 
 
+def completed_at(before: dict[str, Any], completed: bool, written_at: str) -> str | None:
+    """The model's completed_at after a write at ``written_at``: stamped when the task
+    turns completed, kept while it stays so, cleared when it turns back."""
+    if not completed:
+        return None
+    return before["completed_at"] if before["completed"] else written_at
+
+
 class HttpMachine(RuleBasedStateMachine):
     """The server, driven over HTTP, must agree with ``self.tasks`` after every step."""
 
@@ -217,7 +225,9 @@ class HttpMachine(RuleBasedStateMachine):
         assert data["title"] == title.strip()
         assert data["description"] == body.get("description")
         assert data["completed"] is body.get("completed", False)
-        self.accept(reply, user, self.tasks[user][task_id])
+        before = self.tasks[user][task_id]
+        assert data["completed_at"] == completed_at(before, data["completed"], data["updated_at"])
+        self.accept(reply, user, before)
 
     @rule(
         task_id=refs,
@@ -238,6 +248,7 @@ class HttpMachine(RuleBasedStateMachine):
         if "title" in patch:
             expected["title"] = patch["title"].strip()
         data = reply.data
+        expected["completed_at"] = completed_at(before, expected["completed"], data["updated_at"])
         assert {k: v for k, v in data.items() if k != "updated_at"} == {
             k: v for k, v in expected.items() if k != "updated_at"
         }
