@@ -18,6 +18,8 @@ import pytest
 from tests.backends import backend_url, open_backend
 from tests.values import ALICE
 from todo_core import ListQuery, Task, TaskCreate, TaskPatch, TaskStore
+from todo_core.sql import Statements
+from todo_core.sql.dialects import DialectName
 
 DUE = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 RECURRING = TaskCreate(title="water the plants", due_at=DUE, recurrence="weekly")
@@ -124,3 +126,12 @@ async def test_processes_completing_at_once_spawn_one_successor_each(
             successor = by_id[completed.next_occurrence_id]
             assert not successor.completed
             assert successor.next_occurrence_id is None
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_a_completion_is_a_write_never_run_again(dialect: DialectName) -> None:
+    """Each statement of a completion counts as a write, also PostgreSQL's SELECT over
+    its UPDATE and INSERT: a backend never runs it again after a lost answer."""
+    statements = Statements(dialect).completion(frozenset({"title", "completed"}))
+    assert statements
+    assert all(statement.writes for statement in statements)
