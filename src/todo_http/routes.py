@@ -69,7 +69,7 @@ async def list_tags(request: web.Request) -> web.Response:
     user_id = user_id_of(request)
     query = tag_query_of(request)
     page = await request.app[STORE].list_tags(user_id, query)
-    items = [{"tag": tag, "count": count} for tag, count in page.items]
+    items = [{"tag": item.tag, "count": item.count} for item in page.items]
     return _page_response(
         request, "tags", user_id, (items, page.next_cursor), query.limit, "Tags retrieved"
     )
