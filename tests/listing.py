@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from todo_core import ListQuery, SortOrder, Task, TaskStore
-from todo_core.listing import SORTS
+from typing import Any
+
+from todo_core import PRIORITIES, ListQuery, SortOrder, Task, TaskStore
 
 
 async def walk(store: TaskStore, user_id: str, query: ListQuery | None = None) -> list[Task]:
@@ -29,11 +30,21 @@ async def walk(store: TaskStore, user_id: str, query: ListQuery | None = None) -
     raise AssertionError("the walk did not end")
 
 
+def _key(task: Task, field: str) -> Any:
+    value = getattr(task, field)
+    # Priorities rank none < low < medium < high, not alphabetically.
+    return PRIORITIES.index(value) if field == "priority" else value
+
+
 def expected_order(tasks: list[Task], sort: SortOrder) -> list[Task]:
-    """``tasks`` in the order the contract gives ``sort``: key, then id, same direction."""
-    spec = SORTS[sort]
-    return sorted(
-        tasks,
-        key=lambda task: (getattr(task, spec.field), task.id),
-        reverse=spec.descending,
-    )
+    """``tasks`` in the order the contract gives ``sort``: key, then id, same direction;
+    tasks without the key (``due_at`` null) last in both directions, by id likewise.
+
+    Written from the contract, not from ``todo_core.listing``, so that it checks it.
+    """
+    field, descending = sort.removeprefix("-"), sort.startswith("-")
+    keyed = [task for task in tasks if getattr(task, field) is not None]
+    keyless = [task for task in tasks if getattr(task, field) is None]
+    keyed.sort(key=lambda task: (_key(task, field), task.id), reverse=descending)
+    keyless.sort(key=lambda task: task.id, reverse=descending)
+    return keyed + keyless
