@@ -62,7 +62,8 @@ class TestDefaults:
         assert organizing_fields(task) == expected
         fetched = await store.get(ALICE, task.id)
         assert fetched == task
-        assert fetched.due_at is not None and fetched.due_at.utcoffset() == timedelta(0)
+        assert fetched.due_at is not None
+        assert fetched.due_at.utcoffset() == timedelta(0)
 
     async def test_due_at_serialises_like_created_at(self, store: TaskStore) -> None:
         """due_at is answered in UTC with six fractional digits and Z."""
@@ -111,9 +112,7 @@ class TestWrites:
     async def test_put_sets_every_field(self, store: TaskStore) -> None:
         task = await store.create(ALICE, TaskCreate(title="t"))
         replaced = await store.replace(ALICE, task.id, TaskReplace(**FULL))
-        assert organizing_fields(replaced) == organizing_fields(
-            await store.get(ALICE, task.id)
-        )
+        assert organizing_fields(replaced) == organizing_fields(await store.get(ALICE, task.id))
         assert (replaced.due_at, replaced.priority, replaced.tags) == (
             FULL["due_at"],
             "high",

@@ -59,7 +59,8 @@ async def successor_of(store: TaskStore, done: Task) -> Task:
         None,
     )
     assert successor.version == 1
-    assert successor.due_at is not None and done.completed_at is not None
+    assert successor.due_at is not None
+    assert done.completed_at is not None
     assert successor.due_at > done.completed_at
     assert successor.id in {task.id for task in await walk(store, done.user_id)}
     return successor
@@ -257,7 +258,9 @@ class TestSuccessorDueAt:
         now = due_at + later if due_at.year < 2190 else due_at
         async with store_factory(clock=SteppingClock(now)) as store:
             fields = {"title": "t", "due_at": due_at, "recurrence": recurrence}
-            task = await store.create(ALICE, TaskCreate.model_validate(fields | {"time_zone": zone}))
+            task = await store.create(
+                ALICE, TaskCreate.model_validate(fields | {"time_zone": zone})
+            )
             done = await store.patch(ALICE, task.id, TaskPatch(completed=True))
             assert done.completed_at is not None
             expected = next_due_at(due_at, recurrence, zone, done.completed_at)

@@ -79,7 +79,10 @@ class TestDueAt:
     def test_aware_datetime_converted(self, model: type[BaseModel]) -> None:
         moment = datetime(2026, 12, 24, 19, tzinfo=timezone(timedelta(hours=1)))
         due_at = model.model_validate({"title": "t", "due_at": moment}).due_at  # type: ignore[attr-defined]
-        assert (due_at, due_at.utcoffset()) == (datetime(2026, 12, 24, 18, tzinfo=UTC), timedelta(0))
+        assert (due_at, due_at.utcoffset()) == (
+            datetime(2026, 12, 24, 18, tzinfo=UTC),
+            timedelta(0),
+        )
 
 
 @pytest.mark.parametrize("model", WRITE_MODELS)
@@ -120,7 +123,7 @@ class TestRecurrenceNeedsDueAt:
             model(title="t", recurrence="daily")
         [error] = info.value.errors()
         assert error["type"] == "recurrence_without_due"
-        assert model(title="t", recurrence="daily", due_at=DUE).recurrence == "daily"  # type: ignore[arg-type]
+        assert model(title="t", recurrence="daily", due_at=DUE).recurrence == "daily"
 
     def test_patch_setting_both(self) -> None:
         """A patch that itself gives a recurrence and clears due_at is refused at once;
@@ -161,7 +164,7 @@ class TestTags:
         assert refused_at(model, {"tags": ["ok", "x" * 41]}) == [("tags", 1)]
 
     def test_lower_casing_that_grows(self, model: type[BaseModel]) -> None:
-        """"İ".lower() is two code points: 20 of them fit, 21 do not."""
+        """ "İ".lower() is two code points: 20 of them fit, 21 do not."""
         assert len("İ".lower()) == 2
         fits = model.model_validate({"title": "t", "tags": ["İ" * 20]})
         assert fits.tags == ["i\u0307" * 20]  # type: ignore[attr-defined]
