@@ -30,6 +30,28 @@ async def walk(store: TaskStore, user_id: str, query: ListQuery | None = None) -
     raise AssertionError("the walk did not end")
 
 
+def kept_by(task: Task, query: ListQuery) -> bool:
+    """Whether ``query``'s filters keep ``task``, written out plainly from the contract.
+
+    ``query`` holds its tags normalised already (``ListQuery`` does that on input).
+    """
+    if query.completed is not None and task.completed is not query.completed:
+        return False
+    if query.q and not (
+        query.q.lower() in task.title.lower()
+        or (task.description is not None and query.q.lower() in task.description.lower())
+    ):
+        return False
+    if query.priority is not None and task.priority not in query.priority:
+        return False
+    if query.tag is not None and not set(query.tag) <= set(task.tags):
+        return False
+    # A task without due_at matches neither bound.
+    if query.due_min is not None and (task.due_at is None or task.due_at < query.due_min):
+        return False
+    return query.due_max is None or (task.due_at is not None and task.due_at < query.due_max)
+
+
 def _key(task: Task, field: str) -> Any:
     value = getattr(task, field)
     # Priorities rank none < low < medium < high, not alphabetically.
