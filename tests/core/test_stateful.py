@@ -43,16 +43,24 @@ from hypothesis.stateful import (
 )
 
 from tests.backends import open_backend, pgbouncer_url, postgres_url
+from tests.core.machine_inputs import (
+    BAD_USERS,
+    CASINGS,
+    CREATES,
+    DEFAULT_DUE,
+    DEFAULTS,
+    DUE_TIMES,
+    INVALID_INPUTS,
+    LAST_DAY,
+    PATCHES,
+    PIECES,
+    VERSIONS,
+    WRITABLE,
+    substrings,
+)
 from tests.listing import expected_order, kept_by
 from tests.successors import next_due_at
-from tests.values import (
-    DUE_ATS,
-    PRIORITY_LEVELS,
-    RECURRENCES,
-    TAG_LISTS,
-    TIME_ZONES,
-    normalized_tags,
-)
+from tests.values import PRIORITY_LEVELS, normalized_tags
 from todo_core import (
     IdempotencyKeyReused,
     InvalidCursor,
@@ -77,195 +85,8 @@ USERS = ("alice", "b.o_b@x-1")
 KEYS = ("k", "7c0e6f0e-retry", "ключ 🔑 " + "x" * 246)
 KEY_LIFETIME = timedelta(hours=24)
 SORTS: tuple[SortOrder, ...] = get_args(SortOrder)
-TITLE_MAX = 200
 # How far the simulated clock moves per call: stalled, barely, or like a real one.
 TICKS = st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(milliseconds=1)])
-
-# ---------------------------------------------------------------------------------------
-# Text: anything but NUL and lone surrogates, with a bias towards the characters where
-# backends and case mappings disagree: emoji and ZWJ sequences, combining marks, RTL
-# text and marks, letters whose lower-casing changes length or depends on context,
-# LIKE wildcards, and the whitespace that str.strip() removes.
-
-_SPECIAL = (
-    "😀",
-    "👩\u200d💻",
-    "🇺🇦",
-    "e\u0301",
-    "\u0301",
-    "שלום",
-    "مرحبا",
-    "\u202e",
-    "\u200f",
-    "İ",
-    "ß",
-    "ẞ",
-    "ΑΣ",
-    "ς",
-    "ǅ",
-    "ﬁ",
-    "Å",
-    "%",
-    "_",
-    "\\",
-    "a",
-    "A",
-    "b",
-    "B",
-    " ",
-    "\t",
-    "\x1c",
-    "\u3000",
-    "\U0010ffff",
-)
-_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
-_PIECES = st.one_of(_CHARACTERS, st.sampled_from(_SPECIAL))
-_WHITESPACE = st.sampled_from(["", " ", "\t\n", "\u3000", "\x1c\x1f", "\u00a0", "\u2028"])
-
-
-def _title_core(text: str) -> str:
-    core = text.strip()[:TITLE_MAX].strip()
-    return core or "untitled"
-
-
-_TITLE_CORES = st.one_of(
-    st.sampled_from(["a", "A", "b", "a b", "Task"]),  # repeated titles: ties broken by id
-    st.lists(_PIECES, min_size=1, max_size=12).map("".join).map(_title_core),
-    st.text(_CHARACTERS, min_size=TITLE_MAX - 5, max_size=TITLE_MAX + 30).map(_title_core),
-)
-# Raw titles: after str.strip() they are 1..200 code points.
-TITLES = st.builds(
-    lambda left, core, right: left + core + right, _WHITESPACE, _TITLE_CORES, _WHITESPACE
-)
-DESCRIPTIONS = st.one_of(
-    st.none(),
-    st.sampled_from(["", "  ", " padded\t"]),  # never stripped
-    st.lists(_PIECES, max_size=20).map("".join),
-    st.text(st.sampled_from("aé😀 ß"), min_size=1000, max_size=1000),
-)
-# The organizing fields. Some tasks are due on the last day due_at allows, so that
-# completing them makes no successor.
-_LAST_DAY = datetime(9999, 12, 31, 12, 0, tzinfo=UTC)
-_DUE_ATS = st.one_of(DUE_ATS, st.just(_LAST_DAY))
-_ORGANIZING = {
-    "due_at": st.one_of(st.none(), _DUE_ATS),
-    "priority": PRIORITY_LEVELS,
-    "tags": TAG_LISTS,
-    "recurrence": st.one_of(st.none(), RECURRENCES),
-    "time_zone": TIME_ZONES,
-}
-# Every field a write may set, in the order a task holds them.
-WRITABLE = ("title", "description", "completed", *_ORGANIZING)
-DEFAULTS: dict[str, Any] = {
-    "description": None,
-    "completed": False,
-    "due_at": None,
-    "priority": "none",
-    "tags": [],
-    "recurrence": None,
-    "time_zone": "UTC",
-}
-
-
-_DEFAULT_DUE = datetime(2026, 12, 24, 18, 0, tzinfo=UTC)
-
-
-def _due_if_recurring(fields: dict[str, Any]) -> dict[str, Any]:
-    """A task with a recurrence needs a due_at: give it one (the models refuse it
-    without, and INVALID_INPUTS checks that)."""
-    if fields.get("recurrence") is not None and fields.get("due_at") is None:
-        return fields | {"due_at": _DEFAULT_DUE}
-    return fields
-
-
-CREATES = st.fixed_dictionaries(
-    {"title": TITLES},
-    optional={"description": DESCRIPTIONS, "completed": st.booleans(), **_ORGANIZING},
-).map(_due_if_recurring)
-
-
-def _not_self_contradictory(fields: dict[str, Any]) -> dict[str, Any]:
-    # A patch that names a recurrence and a null due_at is refused by the model itself;
-    # one that leaves the stored task so is the store's to refuse (InvalidPatch).
-    if fields.get("recurrence") is not None and "due_at" in fields and fields["due_at"] is None:
-        return {name: value for name, value in fields.items() if name != "recurrence"}
-    return fields
-
-
-PATCHES = (
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "title": TITLES,
-            "description": DESCRIPTIONS,
-            "completed": st.booleans(),
-            **_ORGANIZING,
-        },
-    )
-    .map(_not_self_contradictory)
-    .filter(bool)
-)
-# How a write states the version it expects: not at all, the current one, one off, or
-# any integer (also ones no database column could hold).
-VERSIONS = st.one_of(
-    st.none(),
-    st.sampled_from(["current", "current", "previous", "next"]),
-    st.integers(),
-)
-_CASINGS: dict[str, Callable[[str], str]] = {
-    "as is": str,
-    "lower": str.lower,
-    "upper": str.upper,
-    "swapcase": str.swapcase,
-    "casefold": str.casefold,
-    "title": str.title,
-}
-
-
-def _substrings(text: str) -> st.SearchStrategy[str]:
-    return st.integers(0, len(text) - 1).flatmap(
-        lambda start: st.integers(start + 1, len(text)).map(lambda end: text[start:end])
-    )
-
-
-# Inputs the models must refuse; the invariant then shows that the store did not change.
-INVALID_INPUTS: dict[str, Callable[[], object]] = {
-    "NUL in title": lambda: TaskCreate(title="a\x00b"),
-    "NUL in description": lambda: TaskReplace(title="a", description="\x00"),
-    "201-character title": lambda: TaskCreate(title="x" * (TITLE_MAX + 1)),
-    "201 characters inside whitespace": lambda: TaskCreate(title=" " + "é" * 201 + " "),
-    "whitespace-only title": lambda: TaskCreate(title=" \t\u3000\x1c"),
-    "lone surrogate": lambda: TaskCreate(title="a\ud800"),
-    "1001-character description": lambda: TaskReplace(title="a", description="d" * 1001),
-    "empty patch": lambda: TaskPatch(),
-    "empty patch from a dict": lambda: TaskPatch.model_validate({}),
-    "null title in patch": lambda: TaskPatch(title=None),
-    "null completed in patch": lambda: TaskPatch(completed=None),
-    "string boolean": lambda: TaskCreate.model_validate({"title": "a", "completed": "true"}),
-    "unknown field": lambda: TaskPatch.model_validate({"done": True}),
-    "read-only field": lambda: TaskCreate.model_validate({"title": "a", "id": "x"}),
-    "limit 0": lambda: ListQuery(limit=0),
-    "limit 501": lambda: ListQuery(limit=501),
-    "string limit": lambda: ListQuery.model_validate({"limit": "5"}),
-    "unknown sort": lambda: ListQuery.model_validate({"sort": "id"}),
-    "recurrence without due_at": lambda: TaskCreate(title="a", recurrence="daily"),
-    "patch of a recurrence and a null due_at": lambda: TaskPatch(recurrence="daily", due_at=None),
-    "21 tags": lambda: TaskCreate(title="a", tags=["t"] * 21),
-    "41-character tag": lambda: TaskCreate(title="a", tags=["t" * 41]),
-    "tag with a comma": lambda: TaskPatch(tags=["a,b"]),
-    "blank tag": lambda: TaskReplace(title="a", tags=[" "]),
-    "unknown priority": lambda: TaskCreate.model_validate({"title": "a", "priority": "High"}),
-    "localtime": lambda: TaskCreate(title="a", time_zone="localtime"),
-    "a zone path": lambda: TaskPatch(time_zone="/etc/localtime"),
-    "naive due_at": lambda: TaskCreate(title="a", due_at=datetime(2026, 1, 1)),  # noqa: DTZ001
-    "completed_at in a body": lambda: TaskPatch.model_validate({"completed_at": None}),
-    "next_occurrence_id in a body": lambda: TaskCreate.model_validate(
-        {"title": "a", "next_occurrence_id": None}
-    ),
-    "repeated priority filter": lambda: ListQuery(priority=("low", "low")),
-    "tag filter with a comma": lambda: ListQuery(tag=("a,b",)),
-}
-BAD_USERS = ("", "bad user", "x" * 65, "ünïcode", "a/b", "a\x00")
 
 
 @dataclass(frozen=True)
@@ -654,7 +475,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(
         target=refs,
         ref=refs,
-        due_at=st.one_of(st.none(), _DUE_ATS),
+        due_at=st.one_of(st.none(), DUE_TIMES),
         toggles=st.integers(0, 2),
         version=st.sampled_from([None, "current"]),
     )
@@ -706,7 +527,7 @@ class StoreMachine(RuleBasedStateMachine):
         queries: list[st.SearchStrategy[str | None]] = [
             st.none(),
             st.just(""),
-            st.lists(_PIECES, min_size=1, max_size=3).map("".join),
+            st.lists(PIECES, min_size=1, max_size=3).map("".join),
         ]
         # Mostly pieces of the user's own texts, so that q finds something; sometimes
         # of anyone's, so that it must not find the other user's tasks.
@@ -717,9 +538,9 @@ class StoreMachine(RuleBasedStateMachine):
             if texts:
                 queries.append(
                     st.tuples(
-                        st.sampled_from(texts).flatmap(_substrings),
-                        st.sampled_from(sorted(_CASINGS)),
-                    ).map(lambda pair: _CASINGS[pair[1]](pair[0]))
+                        st.sampled_from(texts).flatmap(substrings),
+                        st.sampled_from(sorted(CASINGS)),
+                    ).map(lambda pair: CASINGS[pair[1]](pair[0]))
                 )
         q = data.draw(st.one_of(queries), label="q")
         filters = data.draw(self.organizing_filters(user_id), label="organizing filters")
@@ -731,11 +552,11 @@ class StoreMachine(RuleBasedStateMachine):
         that they keep some, spelled as a client might."""
         own = [task for (owner, _), task in self.model.items() if owner == user_id]
         tags = sorted({tag for task in own for tag in task.tags}) or ["home"]
-        dues = sorted({task.due_at for task in own if task.due_at is not None}) or [_DEFAULT_DUE]
+        dues = sorted({task.due_at for task in own if task.due_at is not None}) or [DEFAULT_DUE]
         bounds = st.one_of(
             st.sampled_from(dues),
             st.sampled_from(dues).map(lambda due: due + timedelta(microseconds=1)),
-            _DUE_ATS,
+            DUE_TIMES,
         )
         spelled_tags = st.lists(
             st.sampled_from(tags).map(lambda tag: st.sampled_from([tag, tag.upper(), f" {tag}"])),
@@ -804,7 +625,7 @@ class StoreMachine(RuleBasedStateMachine):
             "other q": (user_id, ListQuery(sort=sort, q="a", cursor=cursor)),
             "other priority": (user_id, ListQuery(sort=sort, priority=("none",), cursor=cursor)),
             "other tag": (user_id, ListQuery(sort=sort, tag=("home",), cursor=cursor)),
-            "other due": (user_id, ListQuery(sort=sort, due_max=_LAST_DAY, cursor=cursor)),
+            "other due": (user_id, ListQuery(sort=sort, due_max=LAST_DAY, cursor=cursor)),
             "tampered": (user_id, ListQuery(sort=sort, cursor=flipped + cursor[1:])),
             "garbage": (user_id, ListQuery(sort=sort, cursor="not-a-cursor")),
         }
