@@ -4,8 +4,8 @@ filters, the due_at and priority sorts, and cursors bound to all of them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import count
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -58,8 +58,11 @@ FILTERS = st.fixed_dictionaries(
         "due_max": BOUNDS,
     }
 )
-# Each example lists as a user of its own, so examples sharing a store stay apart.
-USERS = (f"user{number}" for number in count())
+
+
+def fresh_user() -> str:
+    """A user of its own for each example, so that examples sharing a store stay apart."""
+    return uuid4().hex
 
 
 def query_of(filters: dict[str, Any], **more: Any) -> ListQuery:
@@ -92,7 +95,7 @@ class TestFiltersAndSorts:
     ) -> None:
         """Walking every page gives the tasks the filters keep, in the sort's order:
         due_at nulls last both ways, priority by rank, ties by id in the sort's direction."""
-        user_id = next(USERS)
+        user_id = fresh_user()
         created = await create_all(store, user_id, tasks)
         query = query_of(filters, sort=sort, limit=limit)
         listed = await walk(store, user_id, query)

@@ -4,7 +4,7 @@ order, counts that follow writes, pages and their cursors, and users kept apart.
 from __future__ import annotations
 
 from collections import Counter
-from itertools import count
+from uuid import uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +23,10 @@ from todo_core import (
     TaskStore,
 )
 
-# Each example lists as a user of its own, so examples sharing a store stay apart.
-USERS = (f"tagger{number}" for number in count())
+
+def fresh_user() -> str:
+    """A user of its own for each example, so that examples sharing a store stay apart."""
+    return uuid4().hex
 
 
 async def every_tag(store: TaskStore, user_id: str, limit: int = 100) -> list[TagCount]:
@@ -96,7 +98,7 @@ class TestListTags:
     async def test_counts_every_task_once(
         self, store: TaskStore, tag_lists: list[list[str]], limit: int
     ) -> None:
-        user_id = next(USERS)
+        user_id = fresh_user()
         for tags in tag_lists:
             await store.create(user_id, TaskCreate(title="t", tags=tags))
         counts = Counter(tag for tags in tag_lists for tag in normalized_tags(tags))
