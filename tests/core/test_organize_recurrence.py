@@ -3,6 +3,7 @@ contract says so and never otherwise, due where the wall clock of its zone says.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -136,6 +137,34 @@ class TestSpawning:
         assert await task_count(clocked) == 1
         done = await clocked.patch(ALICE, task.id, TaskPatch(completed=True), expected_version=1)
         await successor_of(clocked, done)
+
+    async def test_concurrent_completions_spawn_one(self, store: TaskStore) -> None:
+        """Completions racing each other leave one successor, named by every answer."""
+        task = await store.create(ALICE, TaskCreate(**RECURRING))
+        answers = await asyncio.gather(
+            *(store.patch(ALICE, task.id, TaskPatch(completed=True)) for _ in range(5))
+        )
+        stored = await store.get(ALICE, task.id)
+        await successor_of(store, stored)
+        assert {answer.next_occurrence_id for answer in answers} == {stored.next_occurrence_id}
+        assert await task_count(store) == 2
+
+    async def test_conditional_completions_racing(self, store: TaskStore) -> None:
+        """Of completions racing on the same version, one wins and spawns; the rest are
+        refused and spawn nothing."""
+        task = await store.create(ALICE, TaskCreate(**RECURRING))
+        answers = await asyncio.gather(
+            *(
+                store.patch(ALICE, task.id, TaskPatch(completed=True), expected_version=1)
+                for _ in range(5)
+            ),
+            return_exceptions=True,
+        )
+        won = [answer for answer in answers if isinstance(answer, Task)]
+        assert len(won) == 1, answers
+        assert all(isinstance(answer, (Task, PreconditionFailed)) for answer in answers)
+        await successor_of(store, won[0])
+        assert await task_count(store) == 2
 
     async def test_a_successor_completes_into_its_own(self, clocked: TaskStore) -> None:
         task = await clocked.create(ALICE, TaskCreate(**RECURRING))
