@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from todo_core import PRIORITIES, ListQuery, SortOrder, Task, TaskStore
+from todo_core import ListQuery, SortOrder, Task, TaskStore
+from todo_core.models import PRIORITIES
 
 
 async def walk(store: TaskStore, user_id: str, query: ListQuery | None = None) -> list[Task]:

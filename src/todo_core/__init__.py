@@ -19,7 +19,6 @@ from todo_core.errors import (
 from todo_core.idempotency import Created, validate_idempotency_key
 from todo_core.memory import MemoryTaskStore
 from todo_core.models import (
-    PRIORITIES,
     FieldsPage,
     ListQuery,
     Page,
@@ -38,7 +37,6 @@ from todo_core.models import (
 from todo_core.store import TaskStore, open_store
 
 __all__ = [
-    "PRIORITIES",
     "Created",
     "FieldsPage",
     "IdempotencyKeyInUse",

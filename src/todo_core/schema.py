@@ -20,6 +20,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from todo_core.timestamps import from_micros, to_micros
 
 __all__ = [
+    "DueTimestamp",
     "PriorityLevel",
     "TagList",
     "UTCTimestamp",
@@ -65,6 +66,18 @@ class UTCTimestamp(sa.TypeDecorator[datetime]):
         if value is None or dialect.name != "sqlite":
             return value  # type: ignore[no-any-return]
         return from_micros(value)
+
+
+class DueTimestamp(UTCTimestamp):
+    """A ``UTCTimestamp`` that may hold the ends of the range ``due_at`` allows.
+
+    asyncpg writes ``0001-01-01T00:00:00Z`` and ``9999-12-31T23:59:59.999999Z`` (Python's
+    ``datetime.min`` and ``max``) as ``-infinity`` and ``infinity``, which sort and
+    compare as those ends do, and reads them back as naive ``datetime.min``/``max``:
+    ``sql/dialects.py`` (kind ``due``) makes them aware again.
+    """
+
+    cache_ok = True
 
 
 class PriorityLevel(sa.TypeDecorator[str]):
@@ -164,7 +177,7 @@ tasks = sa.Table(
     sa.Column("description_folded", sa.Text(), nullable=True),
     # v2 (migration 0004): each with a constant default, so adding it rewrites nothing
     # and workers of the previous release keep inserting rows.
-    sa.Column("due_at", UTCTimestamp(), nullable=True),
+    sa.Column("due_at", DueTimestamp(), nullable=True),
     sa.Column("priority", PriorityLevel(), nullable=False, server_default="0"),
     sa.Column("tags", TagList(), nullable=False, server_default=_NO_TAGS),
     sa.Column("recurrence", sa.String(16), nullable=True),
@@ -197,7 +210,7 @@ idempotency_keys = sa.Table(
     sa.Column("title", sa.Text(), nullable=False),
     sa.Column("description", sa.Text(), nullable=True),
     sa.Column("completed", sa.Boolean(), nullable=False),
-    sa.Column("due_at", UTCTimestamp(), nullable=True),
+    sa.Column("due_at", DueTimestamp(), nullable=True),
     sa.Column("priority", PriorityLevel(), nullable=False, server_default="0"),
     sa.Column("tags", TagList(), nullable=False, server_default=_NO_TAGS),
     sa.Column("recurrence", sa.String(16), nullable=True),

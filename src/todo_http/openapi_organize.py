@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from todo_core import PRIORITIES
-from todo_core.models import TAG_MAX, TAGS_MAX, TIME_ZONE_MAX, _time_zones
+from todo_core.models import PRIORITIES, TAG_MAX, TAGS_MAX, TIME_ZONE_MAX, _time_zones
 
 __all__ = [
     "DUE_AT_PATTERN",

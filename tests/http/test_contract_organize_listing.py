@@ -10,7 +10,7 @@ from yarl import URL
 
 from tests.http.api_client import ApiClient, task_path, tasks_path
 from tests.http.test_contract_listing import meta, next_link, walk
-from todo_core import PRIORITIES
+from todo_core.models import PRIORITIES
 
 ALICE = "alice"
 RANK = {level: rank for rank, level in enumerate(PRIORITIES)}

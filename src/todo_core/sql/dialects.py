@@ -9,6 +9,7 @@ name and type, never by an assumed position.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 from uuid import UUID, SafeUUID
 
@@ -22,14 +23,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import CTE
 
 from todo_core.models import PRIORITIES
-from todo_core.schema import PriorityLevel, TagList, UTCTimestamp
+from todo_core.schema import DueTimestamp, PriorityLevel, TagList, UTCTimestamp
 from todo_core.sql.statement import Binder, RowDecoder, Statement
 from todo_core.timestamps import from_micros, to_micros
 
 __all__ = ["DialectName", "compile_statement"]
 
 DialectName = Literal["postgresql", "sqlite"]
-Kind = Literal["uuid", "timestamp", "boolean", "priority", "list"]
+Kind = Literal["uuid", "timestamp", "due", "boolean", "priority", "list"]
 
 # The asyncpg dialect, not plain PostgreSQL's: it casts every parameter ($1::UUID),
 # so the server never has to guess a parameter's type from its context.
@@ -75,6 +76,11 @@ def _level(rank: int) -> str:
     return PRIORITIES[rank]
 
 
+def _aware_end(moment: datetime) -> datetime:
+    # asyncpg's -infinity and infinity (see schema.DueTimestamp) come back naive.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _json_list(values: Sequence[Any]) -> str:
     return orjson.dumps(list(values)).decode()
 
@@ -85,13 +91,20 @@ def _json_list(values: Sequence[Any]) -> str:
 # Priorities are ranks on both; lists are arrays for asyncpg and JSON text on SQLite.
 _BINDERS: Final[Mapping[DialectName, Mapping[Kind, Binder]]] = {
     "postgresql": {"priority": _rank},
-    "sqlite": {"uuid": _hex, "timestamp": to_micros, "priority": _rank, "list": _json_list},
+    "sqlite": {
+        "uuid": _hex,
+        "timestamp": to_micros,
+        "due": to_micros,
+        "priority": _rank,
+        "list": _json_list,
+    },
 }
 _DECODERS: Final[Mapping[DialectName, Mapping[Kind | None, Binder]]] = {
-    "postgresql": {"uuid": _plain_uuid, "priority": _level},
+    "postgresql": {"uuid": _plain_uuid, "due": _aware_end, "priority": _level},
     "sqlite": {
         "uuid": _uuid_from_hex,
         "timestamp": from_micros,
+        "due": from_micros,
         "boolean": bool,
         "priority": _level,
         "list": orjson.loads,
@@ -101,6 +114,8 @@ _DECODERS: Final[Mapping[DialectName, Mapping[Kind | None, Binder]]] = {
 
 def _kind(type_: sa.types.TypeEngine[Any]) -> Kind | None:
     """What a value of ``type_`` may need converting as, on its way in or out."""
+    if isinstance(type_, DueTimestamp):
+        return "due"
     if isinstance(type_, UTCTimestamp):
         return "timestamp"
     if isinstance(type_, sa.Uuid):
