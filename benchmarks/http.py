@@ -1,10 +1,14 @@
 """Load our server and the shared limit server side by side: ``python -m benchmarks.http``.
 
-Starts three servers, each with one worker: ours on a fresh PostgreSQL database, ours
-on a temporary SQLite file, and ``limit_server.py`` on its own PostgreSQL database.
-Seeds each through its API and runs ``bench.py suite`` over all three, interleaved,
-so that noise on a shared machine hits them alike. Prints a markdown table with
-ratios to the limit server and writes results.json, results.md and chart.png.
+Starts four servers, each with one worker: ours on a fresh PostgreSQL database (twice:
+with named and with unnamed statements), ours on a temporary SQLite file, and
+``limit_server.py`` on its own PostgreSQL database. Seeds each through its API, gives
+our seeded tasks priorities, tags and due dates (``benchmarks.organized``), and runs
+``bench.py suite`` over all four, interleaved, so that noise on a shared machine hits
+them alike; then ``list`` and ``list_filtered`` on ours with our own wrk script
+(``benchmarks.filtered``), interleaved likewise. Prints markdown tables with ratios to
+the limit server and of list_filtered to list, and writes results.json, results.md
+and chart.png.
 docs/performance.md explains every number. Without the harness (a clone of this
 repository alone) it says the comparison is skipped and runs ``benchmarks.solo``.
 """
@@ -139,6 +143,22 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
         return Measured(suite, own)
 
 
+def _filtered_report(own: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
+    """Print our own list runs; their table, their checks and what results.json keeps."""
+    ratios = filtered_ratios(own)
+    text = filtered_markdown(own, ratios)
+    checks = filtered_checks(own, ratios)
+    print(f"\n== {LIST} and {LIST_FILTERED} ({own['filter']}), our wrk script\n")
+    print("\n".join([text, "", "== issue 15 list_filtered target", *checks]))
+    kept = {
+        "rows": [row.as_dict() for row in rows(own)],
+        "vs_list": ratios,
+        "targets": checks,
+        "runs": own,
+    }
+    return text, checks, kept
+
+
 def _report(measured: Measured, options: LoadOptions, out_dir: Path, argv: Sequence[str]) -> None:
     suite, own = measured.suite, measured.own
     table = rows(suite)
@@ -154,17 +174,7 @@ def _report(measured: Measured, options: LoadOptions, out_dir: Path, argv: Seque
     filtered: dict[str, Any] = {}
     drawn = table
     if own is not None:
-        ratios = filtered_ratios(own)
-        own_text = filtered_markdown(own, ratios)
-        own_checks = filtered_checks(own, ratios)
-        print(f"\n== {LIST} and {LIST_FILTERED} ({own['filter']}), our wrk script\n")
-        print("\n".join([own_text, "", "== issue 15 list_filtered target", *own_checks]))
-        filtered = {
-            "rows": [row.as_dict() for row in rows(own)],
-            "vs_list": ratios,
-            "targets": own_checks,
-            "runs": own,
-        }
+        own_text, own_checks, filtered = _filtered_report(own)
         text += (
             f"\n\n{LIST} and {LIST_FILTERED} (`?{own['filter']}`) on our servers, "
             f"interleaved, with our own wrk script (benchmarks/load.lua):\n\n{own_text}"
