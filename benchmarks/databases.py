@@ -30,6 +30,7 @@ from todo_core.schema import tasks
 __all__ = [
     "MAINTENANCE_VARIABLE",
     "TableSize",
+    "backend_pids",
     "create_database",
     "drop_database",
     "fill_tasks",
@@ -186,6 +187,17 @@ async def fill_tasks(url: str, count: int, users: int) -> None:
                 await connection.execute("CHECKPOINT", timeout=FILL_SECONDS)
         except TimeoutError:
             raise BenchError(f"filling {_shown(url)} took over {FILL_SECONDS:.0f} s") from None
+
+
+async def backend_pids(url: str) -> frozenset[int]:
+    """The PostgreSQL backends connected to the database ``url`` names, this query's
+    own aside: the processes whose CPU a server on that database costs PostgreSQL."""
+    async with _connection(url) as connection:
+        found = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    return frozenset(int(row["pid"]) for row in found)
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,13 @@ MAX_FILTERED_RATIO: Final = 1.3
 
 @dataclass(frozen=True)
 class Target:
-    """One of our seeded and organized servers; ``postgres`` says whether PostgreSQL's
-    CPU belongs to its requests (on SQLite, what PostgreSQL does is someone else's)."""
+    """One of our seeded and organized servers, and its PostgreSQL database (None on
+    SQLite: then what PostgreSQL does is someone else's)."""
 
     name: str
     pid: int
     organized: Organized
-    postgres: bool = True
+    database: str | None
 
     def request(self, scenario: str) -> Request:
         if scenario == LIST:
@@ -75,9 +75,7 @@ def run_interleaved(
     for index in range(1, options.rounds + 1):
         for scenario in scenarios:
             for target in targets:
-                run = measured_run(target.request(scenario), target.pid, options)
-                if not target.postgres:
-                    run["cpu_cores_used"].pop("postgres")
+                run = measured_run(target.request(scenario), target.pid, options, target.database)
                 run.update(scenario=scenario, target=target.name, round=index)
                 suite["runs"].append(run)
                 print(

@@ -84,14 +84,14 @@ class Measured:
     own: dict[str, Any] | None
 
 
-def _organized(running: Running, state: Path) -> Target:
+def _organized(running: Running, state: Path, database: str | None) -> Target:
     organized = organize_seeded(running.base, state)
     print(
         f"   organized the seeded tasks; the filter returns {organized.filtered_items} "
         f"of the list user's {organized.list_items}",
         flush=True,
     )
-    return Target(running.name, running.pid, organized, postgres=running.name != OURS_SQLITE)
+    return Target(running.name, running.pid, organized, database)
 
 
 def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
@@ -114,6 +114,8 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
         # never loads Alembic (see docs/performance.md, "Memory").
         for database in (ours_database, unnamed_database, sqlite_database):
             migrate(database)
+        # The databases whose backends' CPU our own runs count (not SQLite's, nor the limit's).
+        postgres = {OURS_POSTGRES: ours_database, OURS_UNNAMED: unnamed_database}
         servers = (
             our_server(OURS_POSTGRES, ours_database),
             our_server(OURS_UNNAMED, unnamed_database, "--no-prepared-statements"),
@@ -131,7 +133,7 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
             harness.seed(running.base, states[server.name])
             # The limit server has none of the new fields; ours get them on every task.
             if server.name != LIMIT:
-                ours.append(_organized(running, states[server.name]))
+                ours.append(_organized(running, states[server.name], postgres.get(server.name)))
         suite: dict[str, Any] = {"targets": list(states), "runs": []}
         if share := harness_share(options):
             print(f"== suite: {', '.join(share.scenarios)} x {list(states)}", flush=True)

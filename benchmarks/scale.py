@@ -156,7 +156,12 @@ def _measure(
             pids[table.name] = running.pid
             harness.seed(running.base, states[table.name])
             ours.append(
-                Target(table.name, running.pid, organize_seeded(running.base, states[table.name]))
+                Target(
+                    table.name,
+                    running.pid,
+                    organize_seeded(running.base, states[table.name]),
+                    urls[table.name],
+                )
             )
         suite: dict[str, Any] = {"targets": list(states), "runs": []}
         if share := harness_share(options):

@@ -90,9 +90,8 @@ def _measure(
             for scenario in scenarios:
                 for name, (pid, requests) in servers.items():
                     print(f"== {scenario} on {name}, round {round_index}", flush=True)
-                    run = measured_run(requests[scenario], pid, options)
-                    if name == OURS_SQLITE:
-                        run["cpu_cores_used"].pop("postgres")  # someone else's
+                    own = None if name == OURS_SQLITE else databases[name]
+                    run = measured_run(requests[scenario], pid, options, own)
                     run.update(scenario=scenario, target=name, round=round_index)
                     suite["runs"].append(run)
                     time.sleep(options.pause)

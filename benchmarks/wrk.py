@@ -1,10 +1,15 @@
 """Load runs that our own code drives with wrk and ``load.lua``, measured as ``bench.py
-run`` measures the harness's: the server's CPU per request, the CPU of every
-``postgres`` process, the machine's other load, RSS, and a result of the same shape as
-one of the harness's runs, so that ``benchmarks.report.rows`` reads both alike."""
+run`` measures the harness's: the server's CPU per request, PostgreSQL's, the
+machine's other load, RSS, and a result of the same shape as one of the harness's
+runs, so that ``benchmarks.report.rows`` reads both alike.
+
+One difference: given the server's database, PostgreSQL's CPU is that of the backends
+connected to it (``postgres``), not of every ``postgres`` process on the machine
+(kept as ``postgres_all``), which on a shared server counts other people's queries."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.databases import backend_pids
 from benchmarks.errors import BenchError
 from benchmarks.harness import LoadOptions
 
@@ -117,8 +123,11 @@ def _wrk(request: Request, seconds: int, connections: int) -> dict[str, Any]:
     return summary
 
 
-def measured_run(request: Request, pid: int, options: LoadOptions) -> dict[str, Any]:
-    """One run of ``request`` against the server ``pid``: a quiet wait, an unrecorded
+def measured_run(
+    request: Request, pid: int, options: LoadOptions, database: str | None
+) -> dict[str, Any]:
+    """One run of ``request`` against the server ``pid`` on the PostgreSQL ``database``
+    (None: no PostgreSQL of its own, such as SQLite): a quiet wait, an unrecorded
     warm-up, then ``options.duration`` measured seconds; the result in the shape of one
     of ``bench.py suite``'s runs (without scenario, target and round)."""
     quiet = _wait_quiet(options.quiet_wait) if options.quiet_wait > 0 else None
@@ -133,8 +142,9 @@ def measured_run(request: Request, pid: int, options: LoadOptions) -> dict[str, 
     server = _cpu_seconds(pid) - server
     # Backends that ended during the run are lost, as in the harness; ours keep a pool.
     postgres_now = _postgres_cpu()
-    postgres_seconds = sum(cpu - postgres.get(p, 0.0) for p, cpu in postgres_now.items())
     busy = _busy_cores(machine, _machine_busy())
+    used = {p: cpu - postgres.get(p, 0.0) for p, cpu in postgres_now.items()}
+    serving = asyncio.run(backend_pids(database)) if database is not None else frozenset()
     wrk_seconds = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     requests = int(summary["requests"])
     seconds = summary["duration_us"] / 1e6
@@ -142,10 +152,13 @@ def measured_run(request: Request, pid: int, options: LoadOptions) -> dict[str, 
     cores = {
         "machine_busy": round(busy, 2),
         "wrk": round(wrk_seconds / wall, 2),
-        "postgres": round(postgres_seconds / wall, 2),
+        "postgres_all": round(sum(used.values()) / wall, 2),
         "server": round(server / wall, 2),
     }
-    cores["other"] = round(max(0.0, busy - cores["wrk"] - cores["postgres"] - cores["server"]), 2)
+    if database is not None:
+        cores["postgres"] = round(sum(used.get(p, 0.0) for p in serving) / wall, 3)
+    others = cores["wrk"] + cores["postgres_all"] + cores["server"]
+    cores["other"] = round(max(0.0, busy - others), 2)
     run: dict[str, Any] = {
         "url": request.url,
         "rps": round(requests / seconds, 1),
