@@ -1,32 +1,28 @@
-"""``list`` and ``list_filtered`` on our servers, interleaved, with our own wrk script.
+"""``list`` and ``list_filtered`` on our servers, loaded with our own wrk script.
 
 The harness's scenarios have no filter, so ``list_filtered`` (the list user's 50
-tasks, ``benchmarks.organized.FILTER``) runs here, with ``benchmarks.wrk``, round by
-round beside a plain ``list`` measured the same way: issue 15's target compares their
-CPU per request, the server's and the server's plus PostgreSQL's, within 1.3x.
+tasks, ``benchmarks.organized.FILTER``) runs with ``benchmarks.wrk``, round by round
+beside a plain ``list`` measured the same way: issue 15's target compares their CPU
+per request, the server's and the server's plus PostgreSQL's, within 1.3x.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Final
 
-from benchmarks.harness import LoadOptions
-from benchmarks.organized import FILTER, Organized
+from benchmarks.organized import Organized
 from benchmarks.report import Row, number, rows, times
-from benchmarks.wrk import Request, measured_run
+from benchmarks.wrk import Request, Target
 
 __all__ = [
     "LIST",
     "LIST_FILTERED",
     "MAX_FILTERED_RATIO",
-    "Target",
     "filtered_checks",
     "filtered_markdown",
     "filtered_ratios",
-    "run_interleaved",
+    "organized_target",
     "total_us",
 ]
 
@@ -36,56 +32,19 @@ LIST_FILTERED: Final = "list_filtered"
 MAX_FILTERED_RATIO: Final = 1.3
 
 
-@dataclass(frozen=True)
-class Target:
-    """One of our seeded and organized servers, and its PostgreSQL database (None on
-    SQLite: then what PostgreSQL does is someone else's)."""
-
-    name: str
-    pid: int
-    organized: Organized
-    database: str | None
-
-    def request(self, scenario: str) -> Request:
-        if scenario == LIST:
-            return Request(self.organized.list_url)
-        return Request(self.organized.filtered_url)
-
-    def items(self, scenario: str) -> int:
-        if scenario == LIST:
-            return self.organized.list_items
-        return self.organized.filtered_items
-
-
-def run_interleaved(
-    targets: Sequence[Target], scenarios: Sequence[str], options: LoadOptions
-) -> dict[str, Any]:
-    """Every scenario on every target, round by round (within a round: each scenario
-    over all targets in turn), as ``bench.py suite`` interleaves; a result of its shape,
-    plus the number of tasks each request returns (``items``)."""
-    suite: dict[str, Any] = {
-        "targets": [target.name for target in targets],
-        "filter": FILTER,
-        "items": {
-            target.name: {scenario: target.items(scenario) for scenario in scenarios}
-            for target in targets
+def organized_target(name: str, pid: int, organized: Organized, database: str | None) -> Target:
+    """A server whose seeded tasks are organized, loaded with ``list`` and
+    ``list_filtered`` (``database``: as ``benchmarks.wrk.Target`` has it)."""
+    return Target(
+        name,
+        pid,
+        database,
+        requests={
+            LIST: Request(organized.list_url),
+            LIST_FILTERED: Request(organized.filtered_url),
         },
-        "runs": [],
-    }
-    for index in range(1, options.rounds + 1):
-        for scenario in scenarios:
-            for target in targets:
-                run = measured_run(target.request(scenario), target.pid, options, target.database)
-                run.update(scenario=scenario, target=target.name, round=index)
-                suite["runs"].append(run)
-                print(
-                    f"{scenario:14s} r{index} {target.name:16s} {run['rps']:9.1f} req/s  "
-                    f"p99 {run['p99_ms']:8.2f} ms  non2xx {run['non2xx']}  "
-                    f"CPU {run['server_cpu_us_per_req']:.0f} µs/req  {run['cpu_cores_used']}",
-                    flush=True,
-                )
-                time.sleep(options.pause)
-    return suite
+        items={LIST: organized.list_items, LIST_FILTERED: organized.filtered_items},
+    )
 
 
 def total_us(row: Row) -> float | None:

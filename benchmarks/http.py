@@ -30,14 +30,13 @@ from benchmarks.databases import migrate, throwaway_database
 from benchmarks.filtered import (
     LIST,
     LIST_FILTERED,
-    Target,
     filtered_checks,
     filtered_markdown,
     filtered_ratios,
-    run_interleaved,
+    organized_target,
 )
 from benchmarks.harness import Harness, LoadOptions, skipped_without_harness
-from benchmarks.organized import organize_seeded
+from benchmarks.organized import FILTER, organize_seeded
 from benchmarks.processes import Running, Server, free_port, our_server, running_server
 from benchmarks.report import (
     LIMIT,
@@ -53,6 +52,7 @@ from benchmarks.report import (
     target_checks,
     write_results,
 )
+from benchmarks.wrk import Target, run_interleaved
 
 __all__ = ["main"]
 
@@ -91,7 +91,7 @@ def _organized(running: Running, state: Path, database: str | None) -> Target:
         f"of the list user's {organized.list_items}",
         flush=True,
     )
-    return Target(running.name, running.pid, organized, database)
+    return organized_target(running.name, running.pid, organized, database)
 
 
 def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
@@ -150,7 +150,7 @@ def _filtered_report(own: dict[str, Any]) -> tuple[str, list[str], dict[str, Any
     ratios = filtered_ratios(own)
     text = filtered_markdown(own, ratios)
     checks = filtered_checks(own, ratios)
-    print(f"\n== {LIST} and {LIST_FILTERED} ({own['filter']}), our wrk script\n")
+    print(f"\n== {LIST} and {LIST_FILTERED} ({FILTER}), our wrk script\n")
     print("\n".join([text, "", "== issue 15 list_filtered target", *checks]))
     kept = {
         "rows": [row.as_dict() for row in rows(own)],
@@ -178,7 +178,7 @@ def _report(measured: Measured, options: LoadOptions, out_dir: Path, argv: Seque
     if own is not None:
         own_text, own_checks, filtered = _filtered_report(own)
         text += (
-            f"\n\n{LIST} and {LIST_FILTERED} (`?{own['filter']}`) on our servers, "
+            f"\n\n{LIST} and {LIST_FILTERED} (`?{FILTER}`) on our servers, "
             f"interleaved, with our own wrk script (benchmarks/load.lua):\n\n{own_text}"
         )
         checks = [*checks, *own_checks]

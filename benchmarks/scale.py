@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from benchmarks.cli import harness_share, load_options, load_parser, run_guarded
 from benchmarks.databases import TableSize, fill_tasks, migrate, table_size, throwaway_database
-from benchmarks.filtered import LIST_FILTERED, Target, run_interleaved
+from benchmarks.filtered import LIST_FILTERED, organized_target
 from benchmarks.harness import (
     SEEDED_TASKS,
     SEEDED_USERS,
@@ -48,6 +48,7 @@ from benchmarks.report import (
     times,
     write_results,
 )
+from benchmarks.wrk import Target, run_interleaved
 
 __all__ = ["main"]
 
@@ -156,7 +157,7 @@ def _measure(
             pids[table.name] = running.pid
             harness.seed(running.base, states[table.name])
             ours.append(
-                Target(
+                organized_target(
                     table.name,
                     running.pid,
                     organize_seeded(running.base, states[table.name]),
@@ -167,7 +168,7 @@ def _measure(
         if share := harness_share(options):
             print(f"== suite: {', '.join(share.scenarios)} x {list(states)}", flush=True)
             suite = harness.suite(states, pids, share, work / "suite.json")
-        suite["filtered_items"] = {target.name: target.organized.filtered_items for target in ours}
+        suite["filtered_items"] = {target.name: target.items[LIST_FILTERED] for target in ours}
         if LIST_FILTERED in options.scenarios:
             print(f"== our wrk script: {LIST_FILTERED} x {list(states)}", flush=True)
             suite["runs"] += run_interleaved(ours, (LIST_FILTERED,), options)["runs"]

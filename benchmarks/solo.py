@@ -18,7 +18,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -32,7 +31,7 @@ from benchmarks.harness import LoadOptions
 from benchmarks.organized import FILTER, fields, matches
 from benchmarks.processes import our_server, running_server
 from benchmarks.report import OURS_POSTGRES, OURS_SQLITE, Row, commit, markdown, rows, write_results
-from benchmarks.wrk import Request, measured_run
+from benchmarks.wrk import Request, Target, run_interleaved
 
 __all__ = ["SOLO_SCENARIOS", "main"]
 
@@ -50,7 +49,7 @@ def _post(url: str, body: dict[str, Any]) -> str:
         return task_id
 
 
-def _targets(base: str) -> dict[str, Request]:
+def _requests(base: str) -> dict[str, Request]:
     """Seed through the API (the listed tasks with benchmarks.organized's fields); the
     request each scenario sends."""
     now = datetime.now(UTC)
@@ -70,7 +69,6 @@ def _targets(base: str) -> dict[str, Request]:
 def _measure(
     arguments: argparse.Namespace, options: LoadOptions, scenarios: Sequence[str]
 ) -> list[Row]:
-    suite: dict[str, Any] = {"targets": [OURS_POSTGRES, OURS_SQLITE], "runs": []}
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="todo-solo-")))
         databases = {
@@ -79,22 +77,15 @@ def _measure(
             ),
             OURS_SQLITE: f"sqlite:///{work / 'solo.db'}",
         }
-        servers: dict[str, tuple[int, dict[str, Request]]] = {}
+        targets: list[Target] = []
         for name, database in databases.items():
             migrate(database)
             server = our_server(name, database)
             running = stack.enter_context(running_server(server, work / f"{name}.log", work))
             print(f"== seeding {name} (pid {running.pid}) at {running.base}", flush=True)
-            servers[name] = (running.pid, _targets(running.base))
-        for round_index in range(1, options.rounds + 1):
-            for scenario in scenarios:
-                for name, (pid, requests) in servers.items():
-                    print(f"== {scenario} on {name}, round {round_index}", flush=True)
-                    own = None if name == OURS_SQLITE else databases[name]
-                    run = measured_run(requests[scenario], pid, options, own)
-                    run.update(scenario=scenario, target=name, round=round_index)
-                    suite["runs"].append(run)
-                    time.sleep(options.pause)
+            own = None if name == OURS_SQLITE else database
+            targets.append(Target(name, running.pid, own, _requests(running.base)))
+        suite = run_interleaved(targets, scenarios, options)
     return rows(suite)
 
 

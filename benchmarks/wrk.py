@@ -15,7 +15,8 @@ import os
 import resource
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +24,7 @@ from benchmarks.databases import backend_pids
 from benchmarks.errors import BenchError
 from benchmarks.harness import LoadOptions
 
-__all__ = ["LOAD_SCRIPT", "Request", "measured_run"]
+__all__ = ["LOAD_SCRIPT", "Request", "Target", "measured_run", "run_interleaved"]
 
 LOAD_SCRIPT: Final = Path(__file__).resolve().with_name("load.lua")
 THREADS: Final = 2
@@ -179,3 +180,43 @@ def measured_run(
     if quiet is not None:
         run["pre_run_quiet"] = quiet
     return run
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running server of ours: its process, its PostgreSQL database (None on SQLite:
+    then what PostgreSQL does is someone else's), the request each scenario sends, and
+    how many tasks the reads among them return, when known."""
+
+    name: str
+    pid: int
+    database: str | None
+    requests: Mapping[str, Request]
+    items: Mapping[str, int] = field(default_factory=dict)
+
+
+def run_interleaved(
+    targets: Sequence[Target], scenarios: Sequence[str], options: LoadOptions
+) -> dict[str, Any]:
+    """Every scenario on every target, round by round (within a round: each scenario
+    over all targets in turn), as ``bench.py suite`` interleaves; a result of its shape,
+    plus the number of tasks each request returns (``items``)."""
+    suite: dict[str, Any] = {
+        "targets": [target.name for target in targets],
+        "items": {target.name: dict(target.items) for target in targets},
+        "runs": [],
+    }
+    for index in range(1, options.rounds + 1):
+        for scenario in scenarios:
+            for target in targets:
+                run = measured_run(target.requests[scenario], target.pid, options, target.database)
+                run.update(scenario=scenario, target=target.name, round=index)
+                suite["runs"].append(run)
+                print(
+                    f"{scenario:14s} r{index} {target.name:16s} {run['rps']:9.1f} req/s  "
+                    f"p99 {run['p99_ms']:8.2f} ms  non2xx {run['non2xx']}  "
+                    f"CPU {run['server_cpu_us_per_req']:.0f} µs/req  {run['cpu_cores_used']}",
+                    flush=True,
+                )
+                time.sleep(options.pause)
+    return suite
