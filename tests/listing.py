@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from todo_core import ListQuery, SortOrder, Task, TaskStore
-from todo_core.listing import SORTS
+from typing import Any
+
+from todo_core import PRIORITIES, ListQuery, SortOrder, Task, TaskStore
 
 
 async def walk(store: TaskStore, user_id: str, query: ListQuery | None = None) -> list[Task]:
@@ -29,11 +30,43 @@ async def walk(store: TaskStore, user_id: str, query: ListQuery | None = None) -
     raise AssertionError("the walk did not end")
 
 
+def kept_by(task: Task, query: ListQuery) -> bool:
+    """Whether ``query``'s filters keep ``task``, written out plainly from the contract.
+
+    ``query`` holds its tags normalised already (``ListQuery`` does that on input).
+    """
+    if query.completed is not None and task.completed is not query.completed:
+        return False
+    if query.q and not (
+        query.q.lower() in task.title.lower()
+        or (task.description is not None and query.q.lower() in task.description.lower())
+    ):
+        return False
+    if query.priority is not None and task.priority not in query.priority:
+        return False
+    if query.tag is not None and not set(query.tag) <= set(task.tags):
+        return False
+    # A task without due_at matches neither bound.
+    if query.due_min is not None and (task.due_at is None or task.due_at < query.due_min):
+        return False
+    return query.due_max is None or (task.due_at is not None and task.due_at < query.due_max)
+
+
+def _key(task: Task, field: str) -> Any:
+    value = getattr(task, field)
+    # Priorities rank none < low < medium < high, not alphabetically.
+    return PRIORITIES.index(value) if field == "priority" else value
+
+
 def expected_order(tasks: list[Task], sort: SortOrder) -> list[Task]:
-    """``tasks`` in the order the contract gives ``sort``: key, then id, same direction."""
-    spec = SORTS[sort]
-    return sorted(
-        tasks,
-        key=lambda task: (getattr(task, spec.field), task.id),
-        reverse=spec.descending,
-    )
+    """``tasks`` in the order the contract gives ``sort``: key, then id, same direction;
+    tasks without the key (``due_at`` null) last in both directions, by id likewise.
+
+    Written from the contract, not from ``todo_core.listing``, so that it checks it.
+    """
+    field, descending = sort.removeprefix("-"), sort.startswith("-")
+    keyed = [task for task in tasks if getattr(task, field) is not None]
+    keyless = [task for task in tasks if getattr(task, field) is None]
+    keyed.sort(key=lambda task: (_key(task, field), task.id), reverse=descending)
+    keyless.sort(key=lambda task: task.id, reverse=descending)
+    return keyed + keyless

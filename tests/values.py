@@ -38,3 +38,42 @@ class SteppingClock:
         self.now += self.step
         self.calls += 1
         return moment
+
+
+# The new task fields of "Organizing tasks". Due times cluster on a few instants (ties
+# decide listing order) and spread over centuries, with a bias to the range's edges.
+DUE_INSTANTS = (
+    datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+    datetime(2026, 12, 24, 18, 0, tzinfo=UTC),
+    datetime(2027, 1, 31, 9, 0, 0, 500000, tzinfo=UTC),
+)
+DUE_ATS = st.one_of(
+    st.sampled_from(DUE_INSTANTS),
+    st.datetimes(
+        min_value=datetime(1900, 1, 1),  # noqa: DTZ001 - hypothesis bounds are naive
+        max_value=datetime(2200, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+)
+OPTIONAL_DUE_ATS = st.one_of(st.none(), DUE_ATS)
+PRIORITY_LEVELS = st.sampled_from(["none", "low", "medium", "high"])
+RECURRENCES = st.sampled_from(["daily", "weekly", "monthly", "yearly"])
+# Zones with and without daylight saving, on both sides of UTC, and one a half hour off.
+TIME_ZONES = st.sampled_from(
+    ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+)
+# Raw tags as a client sends them: few distinct ones after normalisation, so tasks
+# share them, spelled with padding and in any case.
+_TAG_WORDS = st.sampled_from(["home", "work", "été", "x", "Ünï code", "😀"])
+RAW_TAGS = st.builds(
+    lambda pad, word, upper: pad + (word.upper() if upper else word) + pad,
+    st.sampled_from(["", " ", "\t"]),
+    _TAG_WORDS,
+    st.booleans(),
+)
+TAG_LISTS = st.lists(RAW_TAGS, max_size=5)
+
+
+def normalized_tags(raw: list[str]) -> list[str]:
+    """Tags as the contract stores them: stripped, lower-cased, first of repeats kept."""
+    return list(dict.fromkeys(tag.strip().lower() for tag in raw))

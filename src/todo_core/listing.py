@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 from uuid import UUID
 
 import orjson
@@ -64,22 +64,23 @@ class SortSpec:
     nullable: bool = False
 
 
-def _both_ways(
-    field: str, kind: KeyKind = "timestamp", *, nullable: bool = False
-) -> dict[str, SortSpec]:
-    return {
-        field: SortSpec(field, descending=False, kind=kind, nullable=nullable),
-        f"-{field}": SortSpec(field, descending=True, kind=kind, nullable=nullable),
-    }
-
-
-SORTS: Final[dict[SortOrder, SortSpec]] = {  # type: ignore[assignment]  # keys are SortOrder's
-    **_both_ways("created_at"),
-    **_both_ways("updated_at"),
-    **_both_ways("title", "text"),
-    **_both_ways("due_at", nullable=True),
-    **_both_ways("priority", "priority"),
+_KEYS: Final[dict[str, tuple[KeyKind, bool]]] = {
+    "created_at": ("timestamp", False),
+    "updated_at": ("timestamp", False),
+    "title": ("text", False),
+    "due_at": ("timestamp", True),
+    "priority": ("priority", False),
 }
+"""Each sortable field: what kind of key it is, and whether it may be NULL."""
+
+
+def _spec(sort: str) -> SortSpec:
+    field = sort.removeprefix("-")
+    kind, nullable = _KEYS[field]
+    return SortSpec(field, descending=sort != field, kind=kind, nullable=nullable)
+
+
+SORTS: Final[dict[SortOrder, SortSpec]] = {sort: _spec(sort) for sort in get_args(SortOrder)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,9 @@ def sort_key(task: Task, spec: SortSpec) -> SortKey:
 def ordinal(key: SortKey, spec: SortSpec) -> datetime | str | int:
     """``key`` (not None) as it compares in ``spec``'s order: a priority by its rank."""
     assert key is not None
-    return PRIORITIES.index(key) if spec.kind == "priority" else key  # type: ignore[arg-type]
+    if spec.kind == "priority":
+        return PRIORITIES.index(key)
+    return key
 
 
 def fold(text: str) -> str:
@@ -171,8 +174,10 @@ class CursorCodec:
         payload = self._open(_task_binding(user_id, query), query.cursor)
         # The MAC proves we wrote this payload; the checks below only guard against a
         # secret shared with a different (older or newer) cursor format.
+        if not (isinstance(payload, list) and len(payload) == 2):
+            raise InvalidCursor()
+        wire_key, id_hex = payload
         try:
-            wire_key, id_hex = payload  # type: ignore[misc]
             task_id = UUID(hex=id_hex)
         except (ValueError, TypeError):
             raise InvalidCursor() from None
@@ -223,8 +228,8 @@ def _key_of(wire_key: object, spec: SortSpec) -> SortKey:
         return None
     if spec.kind == "text" and isinstance(wire_key, str):
         return wire_key
-    if spec.kind == "priority" and wire_key in PRIORITIES:
-        return wire_key  # type: ignore[return-value]
+    if spec.kind == "priority" and isinstance(wire_key, str) and wire_key in PRIORITIES:
+        return wire_key
     if spec.kind == "timestamp" and type(wire_key) is int:
         try:
             return from_micros(wire_key)

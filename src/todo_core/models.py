@@ -8,6 +8,7 @@ reaches a driver, and SQLite and PostgreSQL see identical data.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Final, Literal, NamedTuple, Self
@@ -357,7 +358,8 @@ class TagQuery(BaseModel):
     cursor: StrictStr | None = None
 
 
-class TagCount(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class TagCount:
     """A tag, and how many of the user's tasks carry it."""
 
     tag: str

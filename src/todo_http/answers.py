@@ -19,6 +19,7 @@ from todo_core import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidCursor,
+    InvalidPatch,
     PreconditionFailed,
     StoreUnavailable,
     TaskNotFound,
@@ -136,7 +137,11 @@ ERRORS: Final[Mapping[str, ErrorCode]] = {
     "VALIDATION_ERROR": ErrorCode(
         422,
         "The body, path or query breaks the rules; `details` says where.",
-        {InvalidInput: None, InvalidCursor: "Request validation failed"},
+        {
+            InvalidInput: None,
+            InvalidCursor: "Request validation failed",
+            InvalidPatch: "Request validation failed",
+        },
     ),
     "IDEMPOTENCY_KEY_REUSED": ErrorCode(
         422,

@@ -45,8 +45,9 @@ def create_api(
 ) -> web.Application:
     """The tasks API as an application to mount: ``app.add_subapp("/api", create_api(store))``.
 
-    Routes are ``/{user_id}/tasks`` and ``/{user_id}/tasks/{task_id}`` below the mount
-    point, plus the API's OpenAPI document at ``/openapi.json`` and its page at ``/docs``.
+    Routes are ``/{user_id}/tasks``, ``/{user_id}/tasks/{task_id}`` and
+    ``/{user_id}/tags`` below the mount point, plus the API's OpenAPI document at
+    ``/openapi.json`` and its page at ``/docs``.
     Without ``store``, one is opened from ``settings`` when the application starts and
     closed when it stops.
 

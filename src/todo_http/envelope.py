@@ -19,7 +19,7 @@ from uuid import UUID
 import orjson
 from aiohttp import hdrs, web
 
-from todo_core import InvalidCursor, Task
+from todo_core import InvalidCursor, InvalidPatch, Task
 from todo_core.timestamps import rfc3339
 from todo_http.answers import answer_for, code_of_status
 from todo_http.errors import (
@@ -92,6 +92,16 @@ def task_fields_data(fields: dict[str, Any]) -> dict[str, Any]:
         fields["created_at"] = rfc3339(created)
     if not (type(updated) is datetime and updated.tzinfo is UTC and updated.microsecond):
         fields["updated_at"] = rfc3339(updated)
+    # Usually null, and a due time is often a whole second (which orjson would write
+    # without a fraction): written by rfc3339() whenever set.
+    if fields["due_at"] is not None:
+        fields["due_at"] = rfc3339(fields["due_at"])
+    if fields["completed_at"] is not None:
+        fields["completed_at"] = rfc3339(fields["completed_at"])
+    if fields["next_occurrence_id"] is not None:
+        fields["next_occurrence_id"] = str(fields["next_occurrence_id"])
+    if type(fields["tags"]) is not list:  # a driver's array type, or a tuple
+        fields["tags"] = list(fields["tags"])
     if type(fields["id"]) is not UUID:  # orjson refuses subclasses, which drivers return
         fields["id"] = str(fields["id"])
     return fields
@@ -156,6 +166,8 @@ def _error_answer(error: Exception, request: web.BaseRequest, request_id: str) -
     details = error.details if isinstance(error, InvalidInput) else None
     if isinstance(error, InvalidCursor):
         details = [{"field": "cursor", "message": str(error)}]
+    elif isinstance(error, InvalidPatch):
+        details = [{"field": error.field, "message": error.message}]
     if answer.status == 503:
         cause = "token keys" if isinstance(error, AuthUnavailable) else "database"
         log.warning("%s unavailable: %s [request %s]", cause, error, request_id)

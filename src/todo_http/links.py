@@ -15,8 +15,12 @@ from aiohttp import web
 
 __all__ = ["next_page_url", "path_segment"]
 
-# The listing's parameters that a cursor is bound to, in the order a Link writes them.
-_PAGE_PARAMETERS: Final = ("completed", "q", "sort", "limit")
+# Each listing route's parameters that its cursor is bound to (and ``limit``), in the
+# order a Link writes them.
+_PAGE_PARAMETERS: Final = {
+    "tasks": ("completed", "q", "priority", "tag", "due_min", "due_max", "sort", "limit"),
+    "tags": ("limit",),
+}
 
 
 def path_segment(value: str) -> str:
@@ -26,10 +30,12 @@ def path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def next_page_url(request: web.Request, user_id: str, cursor: str) -> str:
-    """The listing of ``request`` from ``cursor`` on, with the same parameters."""
-    path = request.app.router["tasks"].canonical.format(user_id=path_segment(user_id))
+def next_page_url(request: web.Request, route: str, user_id: str, cursor: str) -> str:
+    """The listing of ``request`` (the route named ``route``) from ``cursor`` on, with
+    the same parameters."""
+    path = request.app.router[route].canonical.format(user_id=path_segment(user_id))
     # Listing parameters are read once each (a repeated one is refused), so one value
     # per name is the whole query; parameters the listing ignores are left out.
-    kept = [(name, request.query[name]) for name in _PAGE_PARAMETERS if name in request.query]
+    names = _PAGE_PARAMETERS[route]
+    kept = [(name, request.query[name]) for name in names if name in request.query]
     return f"{path}?{urlencode([*kept, ('cursor', cursor)], quote_via=quote)}"

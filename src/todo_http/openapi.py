@@ -46,6 +46,14 @@ from todo_core import TaskCreate, TaskPatch, TaskReplace
 from todo_core.idempotency import IDEMPOTENCY_KEY_MAX
 from todo_core.models import DESCRIPTION_MAX, TITLE_MAX, USER_ID_PATTERN
 from todo_http.answers import ERRORS
+from todo_http.openapi_organize import (
+    LIST_SORTS,
+    input_properties,
+    organize_parameters,
+    organize_schemas,
+    organize_task_properties,
+    recurrence_needs_due,
+)
 
 __all__ = [
     "API_PREFIX",
@@ -68,6 +76,9 @@ TITLE_PATTERN: Final = (
 )
 STORED_TITLE_PATTERN: Final = rf"^{_NOT_SPACE}(?:[^\x00]*{_NOT_SPACE})?$"
 NO_NUL_PATTERN: Final = r"^[^\x00]*$"
+_INPUT_FIELDS: Final = frozenset(
+    {"title", "description", "completed", "due_at", "priority", "tags", "recurrence", "time_zone"}
+)
 
 # The Swagger UI files /api/docs uses, with their media types.
 DOCS_ASSETS: Final = {
@@ -110,6 +121,11 @@ Tasks that belong to users, with every response in one JSON envelope:
 * With `--cors-origin`, allowed origins get CORS headers and `OPTIONS` preflights are
   answered 204; without it `OPTIONS` is a 405 like any other unlisted method.
 * Only this document, `/api/docs` and its assets answer outside the envelope.
+* Organizing: tasks carry `due_at`, `priority`, `tags`, `recurrence` and `time_zone`
+  (writable) and `completed_at` and `next_occurrence_id` (read-only). Completing a
+  recurring task creates its next occurrence once. A `PATCH` that would leave a
+  recurrence without `due_at` is a 422 that comes after the missing-task 404 and the
+  `If-Match` 412. `GET /{user_id}/tags` lists the tags in use with their counts.
 """
 
 
@@ -126,32 +142,27 @@ def _model_schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = top["$defs"]
     nullable_description = {"anyOf": [_ref("schemas", "Description"), {"type": "null"}]}
     for name in ("TaskCreate", "TaskReplace", "TaskPatch"):
-        properties = schemas[name]["properties"]
-        if set(properties) != {"title", "description", "completed"}:  # a model changed
+        schema = schemas[name]
+        properties = schema["properties"]
+        if set(properties) != _INPUT_FIELDS:  # a model changed
             raise RuntimeError(f"update todo_http.openapi for {name}: {sorted(properties)}")
+        patch = name == "TaskPatch"
         properties["title"] = _ref("schemas", "Title")
         properties["description"] = {**nullable_description, "default": None}
-    patch = schemas["TaskPatch"]
-    patch["minProperties"] = 1
-    patch["properties"]["description"] = nullable_description
-    patch["properties"]["completed"] = {"type": "boolean"}
+        properties.update(input_properties(patch=patch))
+        schema.update(recurrence_needs_due(patch=patch))
+    patch_schema = schemas["TaskPatch"]
+    patch_schema["minProperties"] = 1
+    patch_schema["properties"]["description"] = nullable_description
+    patch_schema["properties"]["completed"] = {"type": "boolean"}
     return schemas
 
 
 def _schemas() -> dict[str, Any]:
-    task = {
+    task: dict[str, Any] = {
         "type": "object",
         "description": "A task as the server returns it.",
         "additionalProperties": False,
-        "required": [
-            "id",
-            "user_id",
-            "title",
-            "description",
-            "completed",
-            "created_at",
-            "updated_at",
-        ],
         "properties": {
             "id": {
                 "type": "string",
@@ -169,12 +180,15 @@ def _schemas() -> dict[str, Any]:
                 "anyOf": [_ref("schemas", "Description"), {"type": "null"}],
             },
             "completed": {"type": "boolean"},
-            "created_at": _ref("schemas", "Timestamp"),
-            "updated_at": _ref("schemas", "Timestamp"),
+            **organize_task_properties(),
+            "created_at": {**_ref("schemas", "Timestamp"), "readOnly": True},
+            "updated_at": {**_ref("schemas", "Timestamp"), "readOnly": True},
         },
     }
+    task["required"] = list(task["properties"])  # every member, always present
     return {
         **_model_schemas(),
+        **organize_schemas(WHITESPACE_CLASS),
         "Title": {
             "type": "string",
             "minLength": 1,
@@ -200,6 +214,10 @@ def _schemas() -> dict[str, Any]:
         "TaskEnvelope": _success(_ref("schemas", "Task")),
         "TaskListEnvelope": _success(
             {"type": "array", "items": _ref("schemas", "Task")},
+            meta=_ref("schemas", "ListMeta"),
+        ),
+        "TagListEnvelope": _success(
+            {"type": "array", "items": _ref("schemas", "TagCount")},
             meta=_ref("schemas", "ListMeta"),
         ),
         "ListMeta": {
@@ -410,19 +428,10 @@ def _parameters() -> dict[str, Any]:
         ),
         "Sort": query(
             "sort",
-            "Order; ties are broken by id in the same direction. Titles sort by code point.",
-            {
-                "type": "string",
-                "enum": [
-                    "created_at",
-                    "-created_at",
-                    "updated_at",
-                    "-updated_at",
-                    "title",
-                    "-title",
-                ],
-                "default": "-created_at",
-            },
+            "Order; ties are broken by id in the same direction. Titles sort by code point; "
+            "priorities none < low < medium < high; tasks without `due_at` come last in both "
+            "`due_at` directions.",
+            {"type": "string", "enum": list(LIST_SORTS), "default": "-created_at"},
         ),
         "Limit": query(
             "limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}
@@ -430,9 +439,11 @@ def _parameters() -> dict[str, Any]:
         "Cursor": query(
             "cursor",
             "The opaque `meta.next_cursor` of the previous page, valid only with the same "
-            "user_id, sort, completed and q (limit may change); anything else is a 422.",
+            "user_id, sort and filters as normalised (limit may change; the order or spelling "
+            "of a list's members does not matter); anything else is a 422.",
             {"type": "string"},
         ),
+        **organize_parameters(query),
         "IfMatch": header(
             "If-Match",
             "`*` or a list of strong ETags; a stale or weak one is a 412 and changes nothing.",
@@ -536,7 +547,29 @@ def _task_paths(authenticated: bool) -> dict[str, Any]:
             ),
             **errors("VALIDATION_ERROR", "SERVICE_UNAVAILABLE"),
         },
-        parameters=("UserId", "Completed", "Q", "Sort", "Limit", "Cursor"),
+        parameters=(
+            "UserId",
+            "Completed",
+            "Q",
+            "PriorityFilter",
+            "TagFilter",
+            "DueMin",
+            "DueMax",
+            "Sort",
+            "Limit",
+            "Cursor",
+        ),
+    )
+    tags = operation(
+        "listTags",
+        "List the tags the user's tasks carry, with how many carry each, by code point",
+        {
+            "200": _response(
+                "A page of tags.", _ref("schemas", "TagListEnvelope"), headers=("Link",)
+            ),
+            **errors("VALIDATION_ERROR", "SERVICE_UNAVAILABLE"),
+        },
+        parameters=("UserId", "Limit", "Cursor"),
     )
     create = operation(
         "createTask",
@@ -631,6 +664,7 @@ def _task_paths(authenticated: bool) -> dict[str, Any]:
             "patch": patch,
             "delete": delete,
         },
+        "/{user_id}/tags": {"get": tags, "head": _head(tags, "headTags")},
     }
 
 

@@ -17,7 +17,7 @@ from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
-from todo_core import ListQuery, validate_idempotency_key
+from todo_core import ListQuery, TagQuery, validate_idempotency_key
 from todo_core.models import USER_ID_PATTERN
 from todo_http.errors import (
     FieldProblem,
@@ -38,6 +38,7 @@ __all__ = [
     "idempotency_key_of",
     "list_query_of",
     "read_model",
+    "tag_query_of",
     "task_id_of",
     "user_id_of",
 ]
@@ -53,8 +54,24 @@ _TASK_ID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{
 _UTF8: Final = frozenset({"utf-8", "utf8"})
 # What aiohttp decodes itself; br and zstd only with optional packages, so never.
 _ENCODINGS: Final = frozenset({"identity", "gzip", "deflate"})
-_READ_ONLY: Final = frozenset({"id", "user_id", "created_at", "updated_at"})
-_LIST_PARAMETERS: Final = ("completed", "q", "sort", "limit", "cursor")
+_READ_ONLY: Final = frozenset(
+    {"id", "user_id", "created_at", "updated_at", "completed_at", "next_occurrence_id"}
+)
+_PAGE_PARAMETERS: Final = ("limit", "cursor")
+_LIST_PARAMETERS_LISTED: Final = ("priority", "tag")
+_LIST_PARAMETERS_TIMED: Final = ("due_min", "due_max")
+_LIST_PARAMETERS: Final = (
+    "completed",
+    "q",
+    *_LIST_PARAMETERS_LISTED,
+    *_LIST_PARAMETERS_TIMED,
+    "sort",
+    *_PAGE_PARAMETERS,
+)
+_PLUS_AS_SPACE: Final = (
+    "must be an RFC 3339 date-time without spaces; send the '+' of an offset as %2B "
+    "(a literal '+' in a query means a space)"
+)
 _BOOLEANS: Final = {"true": True, "false": False}
 _LIMIT_DIGITS: Final = re.compile(r"[0-9]{1,4}")
 _IDEMPOTENCY_KEY: Final = "Idempotency-Key"
@@ -164,21 +181,18 @@ async def read_model(request: web.Request, model: type[Model], accepted: frozens
         raise InvalidInput(_problems(error)) from None
 
 
-def list_query_of(request: web.Request) -> ListQuery:
-    """The listing's parameters; unknown ones are ignored, a repeated known one is 422."""
+def _query_values(
+    request: web.Request, names: tuple[str, ...], problems: list[FieldProblem]
+) -> dict[str, object]:
+    """The first value of each of ``names`` the query gives; a repeated one is a problem.
+    ``limit`` is read as a number here (pydantic's strict int takes no string)."""
     values: dict[str, object] = {}
-    problems: list[FieldProblem] = []
-    for name in _LIST_PARAMETERS:
+    for name in names:
         given = request.query.getall(name, [])
         if len(given) > 1:
             problems.append({"field": name, "message": "must be given at most once"})
         elif given:
             values[name] = given[0]
-    completed = values.get("completed")
-    if completed is not None:
-        if completed not in _BOOLEANS:
-            problems.append({"field": "completed", "message": "must be true or false"})
-        values["completed"] = _BOOLEANS.get(str(completed))
     limit = values.get("limit")
     if limit is not None:
         if _LIMIT_DIGITS.fullmatch(str(limit)) is None:
@@ -186,10 +200,43 @@ def list_query_of(request: web.Request) -> ListQuery:
             del values["limit"]
         else:
             values["limit"] = int(str(limit))
+    return values
+
+
+def _validated(
+    model: type[Model], values: dict[str, object], problems: list[FieldProblem]
+) -> Model:
     try:
-        query = ListQuery.model_validate(values)
+        query = model.model_validate(values)
     except ValidationError as error:
         problems.extend(_problems(error))
     if problems:
         raise InvalidInput(problems)
     return query
+
+
+def list_query_of(request: web.Request) -> ListQuery:
+    """The listing's parameters; unknown ones are ignored, a repeated known one is 422."""
+    problems: list[FieldProblem] = []
+    values = _query_values(request, _LIST_PARAMETERS, problems)
+    completed = values.get("completed")
+    if completed is not None:
+        if completed not in _BOOLEANS:
+            problems.append({"field": "completed", "message": "must be true or false"})
+        values["completed"] = _BOOLEANS.get(str(completed))
+    for name in _LIST_PARAMETERS_LISTED:
+        if name in values:  # comma-separated; ListQuery checks each member and the count
+            values[name] = tuple(str(values[name]).split(","))
+    for name in _LIST_PARAMETERS_TIMED:
+        if " " in str(values.get(name, "")):
+            # A "+" of an offset that was not percent-encoded arrives as a space: say so,
+            # since the client's text looks right to its author.
+            problems.append({"field": name, "message": _PLUS_AS_SPACE})
+            del values[name]
+    return _validated(ListQuery, values, problems)
+
+
+def tag_query_of(request: web.Request) -> TagQuery:
+    """The tag listing's ``limit`` and ``cursor``, read like the task listing's."""
+    problems: list[FieldProblem] = []
+    return _validated(TagQuery, _query_values(request, _PAGE_PARAMETERS, problems), problems)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 from uuid import UUID
 
 from aiohttp import hdrs, web
@@ -20,6 +20,7 @@ from todo_http.parsing import (
     idempotency_key_of,
     list_query_of,
     read_model,
+    tag_query_of,
     task_id_of,
     user_id_of,
 )
@@ -35,18 +36,42 @@ def _task_response(task: Task, message: str, *, status: int = 200) -> web.Respon
     return success(task_data(task), message, status=status, headers={"ETag": etag(task)})
 
 
+def _page_response(
+    request: web.Request,
+    route: str,
+    user_id: str,
+    page: tuple[list[Any], str | None],
+    limit: int,
+    message: str,
+) -> web.Response:
+    """A listing's answer: its page of ``data``, ``meta``, and a ``Link`` to the next."""
+    items, next_cursor = page
+    headers: dict[str, str] = {}
+    if next_cursor is not None:
+        url = next_page_url(request, route, user_id, next_cursor)
+        headers[hdrs.LINK] = f'<{url}>; rel="next"'
+    return success(
+        items, message, meta={"limit": limit, "next_cursor": next_cursor}, headers=headers
+    )
+
+
 async def list_tasks(request: web.Request) -> web.Response:
     user_id = user_id_of(request)
     query = list_query_of(request)
     page = await request.app[STORE].list_fields(user_id, query)
-    headers: dict[str, str] = {}
-    if page.next_cursor is not None:
-        headers[hdrs.LINK] = f'<{next_page_url(request, user_id, page.next_cursor)}>; rel="next"'
-    return success(
-        [task_fields_data(fields) for fields in page.items],
-        "Tasks retrieved",
-        meta={"limit": query.limit, "next_cursor": page.next_cursor},
-        headers=headers,
+    items = [task_fields_data(fields) for fields in page.items]
+    return _page_response(
+        request, "tasks", user_id, (items, page.next_cursor), query.limit, "Tasks retrieved"
+    )
+
+
+async def list_tags(request: web.Request) -> web.Response:
+    user_id = user_id_of(request)
+    query = tag_query_of(request)
+    page = await request.app[STORE].list_tags(user_id, query)
+    items = [{"tag": item.tag, "count": item.count} for item in page.items]
+    return _page_response(
+        request, "tags", user_id, (items, page.next_cursor), query.limit, "Tags retrieved"
     )
 
 
@@ -122,7 +147,7 @@ async def delete_task(request: web.Request) -> web.Response:
 
 
 def add_task_routes(router: web.UrlDispatcher) -> None:
-    """Register the task endpoints on ``router`` (GET also answers HEAD)."""
+    """Register the task and tag endpoints on ``router`` (GET also answers HEAD)."""
     collection = router.add_resource("/{user_id}/tasks", name="tasks")
     collection.add_route(hdrs.METH_GET, list_tasks)
     collection.add_route(hdrs.METH_HEAD, list_tasks)
@@ -133,3 +158,6 @@ def add_task_routes(router: web.UrlDispatcher) -> None:
     item.add_route(hdrs.METH_PUT, replace_task)
     item.add_route(hdrs.METH_PATCH, patch_task)
     item.add_route(hdrs.METH_DELETE, delete_task)
+    tags = router.add_resource("/{user_id}/tags", name="tags")
+    tags.add_route(hdrs.METH_GET, list_tags)
+    tags.add_route(hdrs.METH_HEAD, list_tags)

@@ -227,11 +227,16 @@ class TestReadOnlyAndUnknownFields:
 
 class TestTaskReplace:
     def test_omitted_fields_take_their_defaults(self) -> None:
-        """A replacement sets every field: omitted description is None, completed False."""
+        """A replacement sets every field: omitted ones take their defaults."""
         assert TaskReplace(title=" t ").model_dump() == {
             "title": "t",
             "description": None,
             "completed": False,
+            "due_at": None,
+            "priority": "none",
+            "tags": [],
+            "recurrence": None,
+            "time_zone": "UTC",
         }
 
 
@@ -406,6 +411,13 @@ def make_task(created_at: datetime, updated_at: datetime | None = None) -> Task:
         title="t",
         description=None,
         completed=False,
+        due_at=None,
+        priority="none",
+        tags=[],
+        recurrence=None,
+        time_zone="UTC",
+        completed_at=None,
+        next_occurrence_id=None,
         created_at=created_at,
         updated_at=updated_at or created_at,
         version=1,
@@ -455,6 +467,13 @@ class TestTaskSerialisation:
             "title",
             "description",
             "completed",
+            "due_at",
+            "priority",
+            "tags",
+            "recurrence",
+            "time_zone",
+            "completed_at",
+            "next_occurrence_id",
             "created_at",
             "updated_at",
             "version",

@@ -18,6 +18,7 @@ import asyncio
 import random
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass
@@ -42,12 +43,33 @@ from hypothesis.stateful import (
 )
 
 from tests.backends import open_backend, pgbouncer_url, postgres_url
+from tests.core.machine_inputs import (
+    BAD_USERS,
+    CASINGS,
+    CREATES,
+    DEFAULT_DUE,
+    DEFAULTS,
+    DUE_TIMES,
+    INVALID_INPUTS,
+    LAST_DAY,
+    PATCHES,
+    PIECES,
+    VERSIONS,
+    WRITABLE,
+    substrings,
+)
+from tests.listing import expected_order, kept_by
+from tests.successors import next_due_at
+from tests.values import PRIORITY_LEVELS, normalized_tags
 from todo_core import (
     IdempotencyKeyReused,
     InvalidCursor,
+    InvalidPatch,
     ListQuery,
     PreconditionFailed,
     SortOrder,
+    TagCount,
+    TagQuery,
     Task,
     TaskCreate,
     TaskNotFound,
@@ -63,123 +85,8 @@ USERS = ("alice", "b.o_b@x-1")
 KEYS = ("k", "7c0e6f0e-retry", "ключ 🔑 " + "x" * 246)
 KEY_LIFETIME = timedelta(hours=24)
 SORTS: tuple[SortOrder, ...] = get_args(SortOrder)
-TITLE_MAX = 200
 # How far the simulated clock moves per call: stalled, barely, or like a real one.
 TICKS = st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(milliseconds=1)])
-
-# ---------------------------------------------------------------------------------------
-# Text: anything but NUL and lone surrogates, with a bias towards the characters where
-# backends and case mappings disagree: emoji and ZWJ sequences, combining marks, RTL
-# text and marks, letters whose lower-casing changes length or depends on context,
-# LIKE wildcards, and the whitespace that str.strip() removes.
-
-_SPECIAL = (
-    "😀",
-    "👩\u200d💻",
-    "🇺🇦",
-    "e\u0301",
-    "\u0301",
-    "שלום",
-    "مرحبا",
-    "\u202e",
-    "\u200f",
-    "İ",
-    "ß",
-    "ẞ",
-    "ΑΣ",
-    "ς",
-    "ǅ",
-    "ﬁ",
-    "Å",
-    "%",
-    "_",
-    "\\",
-    "a",
-    "A",
-    "b",
-    "B",
-    " ",
-    "\t",
-    "\x1c",
-    "\u3000",
-    "\U0010ffff",
-)
-_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
-_PIECES = st.one_of(_CHARACTERS, st.sampled_from(_SPECIAL))
-_WHITESPACE = st.sampled_from(["", " ", "\t\n", "\u3000", "\x1c\x1f", "\u00a0", "\u2028"])
-
-
-def _title_core(text: str) -> str:
-    core = text.strip()[:TITLE_MAX].strip()
-    return core or "untitled"
-
-
-_TITLE_CORES = st.one_of(
-    st.sampled_from(["a", "A", "b", "a b", "Task"]),  # repeated titles: ties broken by id
-    st.lists(_PIECES, min_size=1, max_size=12).map("".join).map(_title_core),
-    st.text(_CHARACTERS, min_size=TITLE_MAX - 5, max_size=TITLE_MAX + 30).map(_title_core),
-)
-# Raw titles: after str.strip() they are 1..200 code points.
-TITLES = st.builds(
-    lambda left, core, right: left + core + right, _WHITESPACE, _TITLE_CORES, _WHITESPACE
-)
-DESCRIPTIONS = st.one_of(
-    st.none(),
-    st.sampled_from(["", "  ", " padded\t"]),  # never stripped
-    st.lists(_PIECES, max_size=20).map("".join),
-    st.text(st.sampled_from("aé😀 ß"), min_size=1000, max_size=1000),
-)
-CREATES = st.fixed_dictionaries(
-    {"title": TITLES}, optional={"description": DESCRIPTIONS, "completed": st.booleans()}
-)
-PATCHES = st.fixed_dictionaries(
-    {}, optional={"title": TITLES, "description": DESCRIPTIONS, "completed": st.booleans()}
-).filter(bool)
-# How a write states the version it expects: not at all, the current one, one off, or
-# any integer (also ones no database column could hold).
-VERSIONS = st.one_of(
-    st.none(),
-    st.sampled_from(["current", "current", "previous", "next"]),
-    st.integers(),
-)
-_CASINGS: dict[str, Callable[[str], str]] = {
-    "as is": str,
-    "lower": str.lower,
-    "upper": str.upper,
-    "swapcase": str.swapcase,
-    "casefold": str.casefold,
-    "title": str.title,
-}
-
-
-def _substrings(text: str) -> st.SearchStrategy[str]:
-    return st.integers(0, len(text) - 1).flatmap(
-        lambda start: st.integers(start + 1, len(text)).map(lambda end: text[start:end])
-    )
-
-
-# Inputs the models must refuse; the invariant then shows that the store did not change.
-INVALID_INPUTS: dict[str, Callable[[], object]] = {
-    "NUL in title": lambda: TaskCreate(title="a\x00b"),
-    "NUL in description": lambda: TaskReplace(title="a", description="\x00"),
-    "201-character title": lambda: TaskCreate(title="x" * (TITLE_MAX + 1)),
-    "201 characters inside whitespace": lambda: TaskCreate(title=" " + "é" * 201 + " "),
-    "whitespace-only title": lambda: TaskCreate(title=" \t\u3000\x1c"),
-    "lone surrogate": lambda: TaskCreate(title="a\ud800"),
-    "1001-character description": lambda: TaskReplace(title="a", description="d" * 1001),
-    "empty patch": lambda: TaskPatch(),
-    "empty patch from a dict": lambda: TaskPatch.model_validate({}),
-    "null title in patch": lambda: TaskPatch(title=None),
-    "null completed in patch": lambda: TaskPatch(completed=None),
-    "string boolean": lambda: TaskCreate.model_validate({"title": "a", "completed": "true"}),
-    "unknown field": lambda: TaskPatch.model_validate({"done": True}),
-    "read-only field": lambda: TaskCreate.model_validate({"title": "a", "id": "x"}),
-    "limit 0": lambda: ListQuery(limit=0),
-    "limit 501": lambda: ListQuery(limit=501),
-    "string limit": lambda: ListQuery.model_validate({"limit": "5"}),
-    "unknown sort": lambda: ListQuery.model_validate({"sort": "id"}),
-}
-BAD_USERS = ("", "bad user", "x" * 65, "ünïcode", "a/b", "a\x00")
 
 
 @dataclass(frozen=True)
@@ -203,6 +110,22 @@ def _check_timestamps(task: Task) -> None:
 
 def _other(user_id: str) -> str:
     return USERS[1] if user_id == USERS[0] else USERS[0]
+
+
+def _normalised(fields: dict[str, Any]) -> dict[str, Any]:
+    """The values a write of ``fields`` stores: the title stripped, the tags normalised."""
+    stored = dict(fields)
+    if "title" in stored:
+        stored["title"] = stored["title"].strip()
+    if "tags" in stored:
+        stored["tags"] = normalized_tags(stored["tags"])
+    return stored
+
+
+def _request(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """What a create asks for, as validated: a retry spelled otherwise is the same."""
+    stored = DEFAULTS | _normalised(fields)
+    return tuple(stored[name] if name != "tags" else tuple(stored[name]) for name in WRITABLE)
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -260,26 +183,14 @@ class StoreMachine(RuleBasedStateMachine):
 
     # -- the model ----------------------------------------------------------------------
 
-    def expected(
-        self, user_id: str, sort: SortOrder, completed: bool | None, q: str | None
-    ) -> list[Task]:
-        """The user's tasks the contract lists for these parameters, in order."""
-        needle = q.lower() if q else None
+    def expected(self, user_id: str, query: ListQuery) -> list[Task]:
+        """The user's tasks the contract lists for ``query``, in order."""
         chosen = [
             task
             for (owner, _), task in self.model.items()
-            if owner == user_id
-            and (completed is None or task.completed is completed)
-            and (
-                needle is None
-                or needle in task.title.lower()
-                or (task.description is not None and needle in task.description.lower())
-            )
+            if owner == user_id and kept_by(task, query)
         ]
-        field = sort.removeprefix("-")
-        return sorted(
-            chosen, key=lambda task: (getattr(task, field), task.id), reverse=sort[0] == "-"
-        )
+        return expected_order(chosen, query.sort)
 
     def resolve(self, ref: Ref, choice: str | int | None) -> int | None:
         if choice is None or isinstance(choice, int):
@@ -291,7 +202,7 @@ class StoreMachine(RuleBasedStateMachine):
     def walk(self, user_id: str, first: ListQuery | None, limits: Sequence[int] = ()) -> None:
         """Follow next_cursor to the end; every page must be the model's next slice."""
         query = first or ListQuery()
-        expected = self.expected(user_id, query.sort, query.completed, query.q)
+        expected = self.expected(user_id, query)
         listed: list[Task] = []
         for number in range(len(expected) + 1):
             page = self.run(self.store.list(user_id, first if number == 0 else query))
@@ -308,13 +219,7 @@ class StoreMachine(RuleBasedStateMachine):
                 return
             assert page.next_cursor is not None, f"the walk of {query!r} stopped early"
             limit = limits[min(number, len(limits) - 1)] if limits else query.limit
-            query = ListQuery(
-                sort=query.sort,
-                completed=query.completed,
-                q=query.q,
-                limit=limit,
-                cursor=page.next_cursor,
-            )
+            query = query.model_copy(update={"limit": limit, "cursor": page.next_cursor})
         raise AssertionError(f"the walk of {first!r} did not end")
 
     def write(
@@ -323,34 +228,81 @@ class StoreMachine(RuleBasedStateMachine):
         expected_version: int | None,
         call: Coroutine[Any, Any, Task],
         changes: dict[str, Any] | None,
-    ) -> None:
-        """Run a write and check it against the model; ``changes`` None means delete."""
+        *,
+        whole: bool = False,
+    ) -> list[Ref]:
+        """Run a write and check it against the model; ``changes`` None means delete,
+        ``whole`` a replacement (omitted fields take their defaults). Returns the
+        successor it spawned, if any."""
         key = (ref.user_id, ref.task_id)
         current = self.model.get(key)
         if current is None:
             with pytest.raises(TaskNotFound):
                 self.run(call)
-            return
+            return []
         if expected_version is not None and expected_version != current.version:
             with pytest.raises(PreconditionFailed) as refused:
                 self.run(call)
             assert refused.value.expected_version == expected_version
-            return
-        result = self.run(call)
-        _check_timestamps(result)
+            return []
         if changes is None:
+            result = self.run(call)
+            _check_timestamps(result)
             assert _fields(result) == _fields(current), "delete returns the task as it was"
             del self.model[key]
-            return
+            return []
+        before = DEFAULTS if whole else {name: getattr(current, name) for name in WRITABLE}
+        after = before | _normalised(changes)
+        if after["recurrence"] is not None and after["due_at"] is None:
+            event("patch: recurrence without due_at refused")
+            with pytest.raises(InvalidPatch):
+                self.run(call)
+            return []
+        result = self.run(call)
+        _check_timestamps(result)
         assert (result.id, result.user_id) == (current.id, current.user_id)
         assert result.created_at == current.created_at
         assert result.version == current.version + 1, "every write bumps the version"
         assert result.updated_at > current.updated_at, "updated_at must strictly increase"
-        for name, value in changes.items():
-            assert getattr(result, name) == value, name
-        for name in {"title", "description", "completed"} - changes.keys():
-            assert getattr(result, name) == getattr(current, name), name
+        for name in WRITABLE:
+            assert getattr(result, name) == after[name], name
+        completing = after["completed"] and not current.completed
+        if not after["completed"]:
+            assert result.completed_at is None, "un-completing clears completed_at"
+        elif completing:
+            assert result.completed_at == result.updated_at, "completed_at is the write's"
+        else:
+            assert result.completed_at == current.completed_at, "kept while completed"
         self.model[key] = result
+        if completing and current.next_occurrence_id is None and after["recurrence"]:
+            return self.spawned(result)
+        assert result.next_occurrence_id == current.next_occurrence_id, "at most one, ever"
+        return []
+
+    def spawned(self, done: Task) -> list[Ref]:
+        """Check the successor completing ``done`` made (or did not), and model it."""
+        assert done.due_at is not None
+        assert done.recurrence is not None
+        assert done.completed_at is not None
+        due_at = next_due_at(done.due_at, done.recurrence, done.time_zone, done.completed_at)
+        if due_at is None:
+            event("recurrence: successor out of range")
+            assert done.next_occurrence_id is None, "no successor beyond 9999-12-31"
+            return []
+        event(f"recurrence: {done.recurrence} successor")
+        assert done.next_occurrence_id is not None, "completing a recurring task spawns one"
+        successor = self.run(self.store.get(done.user_id, done.next_occurrence_id))
+        _check_timestamps(successor)
+        expected = {name: getattr(done, name) for name in WRITABLE} | {
+            "completed": False,
+            "due_at": due_at,
+        }
+        assert {name: getattr(successor, name) for name in WRITABLE} == expected
+        assert (successor.completed_at, successor.next_occurrence_id) == (None, None)
+        assert (successor.version, successor.created_at) == (1, successor.updated_at)
+        assert all(successor.id != other for _, other in self.model), "ids are unique"
+        self.model[(done.user_id, successor.id)] = successor
+        return [Ref(done.user_id, successor.id)]
 
     def created(self, user_id: str, fields: dict[str, Any]) -> Ref:
         """Create a task and check it against what was asked for."""
@@ -367,6 +319,11 @@ class StoreMachine(RuleBasedStateMachine):
         assert task.title == fields["title"].strip()
         assert task.description == fields.get("description")
         assert task.completed is fields.get("completed", False)
+        stored = DEFAULTS | _normalised(fields)
+        for name in WRITABLE:
+            assert getattr(task, name) == stored[name], name
+        assert task.completed_at == (task.created_at if task.completed else None)
+        assert task.next_occurrence_id is None, "a task created completed spawns nothing"
         assert all(task.id != other for _, other in self.model), "ids are unique"
         self.model[(user_id, task.id)] = task
         return Ref(user_id, task.id)
@@ -418,11 +375,7 @@ class StoreMachine(RuleBasedStateMachine):
         kept = self.keys.get((user_id, key))
         if again and kept is not None:  # the retry of a create, its title padded anew
             fields = kept[1] | {"title": " " + kept[1]["title"] + "\t"}
-        request = (
-            fields["title"].strip(),
-            fields.get("description"),
-            fields.get("completed", False),
-        )
+        request = _request(fields)
         live = kept is not None and kept[2].created_at + KEY_LIFETIME > self.now
         call = self.store.create_once(user_id, TaskCreate.model_validate(fields), key=key)
         if live and kept is not None:
@@ -487,8 +440,10 @@ class StoreMachine(RuleBasedStateMachine):
         with pytest.raises(TaskNotFound):
             self.run(self.store.get(user_id, task_id))
 
-    @rule(ref=refs, fields=CREATES, version=VERSIONS)
-    def replace(self, ref: Ref, fields: dict[str, Any], version: str | int | None) -> None:
+    @rule(target=refs, ref=refs, fields=CREATES, version=VERSIONS)
+    def replace(
+        self, ref: Ref, fields: dict[str, Any], version: str | int | None
+    ) -> MultipleResults[Ref]:
         expected_version = self.resolve(ref, version)
         call = self.store.replace(
             ref.user_id,
@@ -496,16 +451,16 @@ class StoreMachine(RuleBasedStateMachine):
             TaskReplace.model_validate(fields),
             expected_version=expected_version,
         )
-        changes = {
-            "title": fields["title"].strip(),
-            "description": fields.get("description"),
-            "completed": fields.get("completed", False),
-        }
-        self.write(ref, expected_version, call, changes)
+        return multiple(*self.write(ref, expected_version, call, fields, whole=True))
 
-    @rule(ref=refs, edits=st.lists(st.tuples(PATCHES, VERSIONS), min_size=1, max_size=3))
-    def patch(self, ref: Ref, edits: list[tuple[dict[str, Any], str | int | None]]) -> None:
+    @rule(
+        target=refs, ref=refs, edits=st.lists(st.tuples(PATCHES, VERSIONS), min_size=1, max_size=3)
+    )
+    def patch(
+        self, ref: Ref, edits: list[tuple[dict[str, Any], str | int | None]]
+    ) -> MultipleResults[Ref]:
         """Patch one task up to three times in a row, as an editing client would."""
+        spawned: list[Ref] = []
         for fields, version in edits:
             expected_version = self.resolve(ref, version)
             call = self.store.patch(
@@ -514,10 +469,32 @@ class StoreMachine(RuleBasedStateMachine):
                 TaskPatch.model_validate(fields),
                 expected_version=expected_version,
             )
-            changes = dict(fields)
-            if "title" in changes:
-                changes["title"] = changes["title"].strip()
-            self.write(ref, expected_version, call, changes)
+            spawned += self.write(ref, expected_version, call, fields)
+        return multiple(*spawned)
+
+    @rule(
+        target=refs,
+        ref=refs,
+        due_at=st.one_of(st.none(), DUE_TIMES),
+        toggles=st.integers(0, 2),
+        version=st.sampled_from([None, "current"]),
+    )
+    def complete(
+        self, ref: Ref, due_at: datetime | None, toggles: int, version: str | None
+    ) -> MultipleResults[Ref]:
+        """Complete a task (a recurring one spawns its successor), sometimes with a new
+        due_at, after un-completing and completing it ``toggles`` times."""
+        spawned: list[Ref] = []
+        for completed in [False, True] * toggles + [True]:
+            changes: dict[str, Any] = {"completed": completed}
+            if due_at is not None and completed:
+                changes["due_at"] = due_at
+            expected_version = self.resolve(ref, version)
+            call = self.store.patch(
+                ref.user_id, ref.task_id, TaskPatch(**changes), expected_version=expected_version
+            )
+            spawned += self.write(ref, expected_version, call, changes)
+        return multiple(*spawned)
 
     @rule(ref=refs, version=VERSIONS)
     def delete(self, ref: Ref, version: str | int | None) -> None:
@@ -550,7 +527,7 @@ class StoreMachine(RuleBasedStateMachine):
         queries: list[st.SearchStrategy[str | None]] = [
             st.none(),
             st.just(""),
-            st.lists(_PIECES, min_size=1, max_size=3).map("".join),
+            st.lists(PIECES, min_size=1, max_size=3).map("".join),
         ]
         # Mostly pieces of the user's own texts, so that q finds something; sometimes
         # of anyone's, so that it must not find the other user's tasks.
@@ -561,19 +538,76 @@ class StoreMachine(RuleBasedStateMachine):
             if texts:
                 queries.append(
                     st.tuples(
-                        st.sampled_from(texts).flatmap(_substrings),
-                        st.sampled_from(sorted(_CASINGS)),
-                    ).map(lambda pair: _CASINGS[pair[1]](pair[0]))
+                        st.sampled_from(texts).flatmap(substrings),
+                        st.sampled_from(sorted(CASINGS)),
+                    ).map(lambda pair: CASINGS[pair[1]](pair[0]))
                 )
         q = data.draw(st.one_of(queries), label="q")
-        first = ListQuery(sort=sort, completed=completed, q=q, limit=limits[0])
+        filters = data.draw(self.organizing_filters(user_id), label="organizing filters")
+        first = ListQuery(sort=sort, completed=completed, q=q, limit=limits[0], **filters)
         self.walk(user_id, first, limits[1:])
+
+    def organizing_filters(self, user_id: str) -> st.SearchStrategy[dict[str, Any]]:
+        """Priority, tag and due filters, mostly from the user's own tasks' values so
+        that they keep some, spelled as a client might."""
+        own = [task for (owner, _), task in self.model.items() if owner == user_id]
+        tags = sorted({tag for task in own for tag in task.tags}) or ["home"]
+        dues = sorted({task.due_at for task in own if task.due_at is not None}) or [DEFAULT_DUE]
+        bounds = st.one_of(
+            st.sampled_from(dues),
+            st.sampled_from(dues).map(lambda due: due + timedelta(microseconds=1)),
+            DUE_TIMES,
+        )
+        spelled_tags = st.lists(
+            st.sampled_from(tags).map(lambda tag: st.sampled_from([tag, tag.upper(), f" {tag}"])),
+            min_size=1,
+            max_size=2,
+        ).flatmap(lambda choices: st.tuples(*choices))
+        return st.fixed_dictionaries(
+            {},
+            optional={
+                "priority": st.lists(PRIORITY_LEVELS, min_size=1, unique=True).map(tuple),
+                "tag": spelled_tags,
+                "due_min": bounds,
+                "due_max": bounds,
+            },
+        )
+
+    @rule(user_id=st.sampled_from(USERS), limit=st.integers(1, 4))
+    def list_tags(self, user_id: str, limit: int) -> None:
+        """Every page of the user's tags: the model's counts, in code point order."""
+        counts = Counter(
+            tag for (owner, _), task in self.model.items() if owner == user_id for tag in task.tags
+        )
+        expected = [TagCount(tag, counts[tag]) for tag in sorted(counts)]
+        listed: list[TagCount] = []
+        query = TagQuery(limit=limit)
+        for _ in range(len(expected) + 1):
+            page = self.run(self.store.list_tags(user_id, query))
+            listed.extend(page.items)
+            if page.next_cursor is None:
+                break
+            query = TagQuery(limit=limit, cursor=page.next_cursor)
+        assert listed == expected
+        if query.cursor is not None:
+            with pytest.raises(InvalidCursor):  # a tag cursor is the user's own
+                self.run(self.store.list_tags(_other(user_id), query))
 
     @rule(
         user_id=st.sampled_from(USERS),
         sort=st.sampled_from(SORTS),
         misuse=st.sampled_from(
-            ["other user", "other sort", "other filter", "other q", "tampered", "garbage"]
+            [
+                "other user",
+                "other sort",
+                "other filter",
+                "other q",
+                "other priority",
+                "other tag",
+                "other due",
+                "tampered",
+                "garbage",
+            ]
         ),
     )
     def misuse_cursor(self, user_id: str, sort: SortOrder, misuse: str) -> None:
@@ -589,6 +623,9 @@ class StoreMachine(RuleBasedStateMachine):
             "other sort": (user_id, ListQuery(sort=other_sort, cursor=cursor)),
             "other filter": (user_id, ListQuery(sort=sort, completed=False, cursor=cursor)),
             "other q": (user_id, ListQuery(sort=sort, q="a", cursor=cursor)),
+            "other priority": (user_id, ListQuery(sort=sort, priority=("none",), cursor=cursor)),
+            "other tag": (user_id, ListQuery(sort=sort, tag=("home",), cursor=cursor)),
+            "other due": (user_id, ListQuery(sort=sort, due_max=LAST_DAY, cursor=cursor)),
             "tampered": (user_id, ListQuery(sort=sort, cursor=flipped + cursor[1:])),
             "garbage": (user_id, ListQuery(sort=sort, cursor="not-a-cursor")),
         }

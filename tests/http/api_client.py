@@ -40,6 +40,13 @@ TASK_FIELDS: Final = {
     "title",
     "description",
     "completed",
+    "due_at",
+    "priority",
+    "tags",
+    "recurrence",
+    "time_zone",
+    "completed_at",
+    "next_occurrence_id",
     "created_at",
     "updated_at",
 }

@@ -259,6 +259,8 @@ class TestPatch:
                 assert_success(reply, 200)
                 expected = {**created, **patch, "title": patch.get("title", "old").strip()}
                 del expected["updated_at"]
+                if patch.get("completed"):  # completing stamps completed_at with the write
+                    expected["completed_at"] = reply.data["updated_at"]
                 assert_task(reply.data, **expected)
                 assert reply.data["updated_at"] > created["updated_at"]
                 assert (await client.fetch(ALICE, created["id"])).data == reply.data

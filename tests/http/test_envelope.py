@@ -44,7 +44,14 @@ def test_task_timestamps_are_written_as_rfc3339(moment: datetime) -> None:
         user_id="alice",
         title="t",
         description=None,
-        completed=False,
+        completed=True,
+        due_at=moment,
+        priority="none",
+        tags=["home"],
+        recurrence="daily",
+        time_zone="UTC",
+        completed_at=moment,
+        next_occurrence_id=uuid4(),
         created_at=moment,
         updated_at=moment,
         version=1,
@@ -53,9 +60,39 @@ def test_task_timestamps_are_written_as_rfc3339(moment: datetime) -> None:
     assert isinstance(response.body, bytes)
     data = orjson.loads(response.body)["data"]
     assert data["id"] == str(task.id)
-    assert data["created_at"] == data["updated_at"] == rfc3339(moment)
+    assert data["next_occurrence_id"] == str(task.next_occurrence_id)
+    assert data["tags"] == ["home"]
+    stamps = {data[name] for name in ("created_at", "updated_at", "due_at", "completed_at")}
+    assert stamps == {rfc3339(moment)}
     assert data["created_at"].endswith("Z")
     assert len(data["created_at"]) == len("2026-11-30T10:22:44.000000Z")
+
+
+def test_unset_optional_fields_are_written_as_null() -> None:
+    moment = datetime(2026, 11, 30, 10, 22, 44, tzinfo=UTC)
+    task = Task.model_construct(
+        id=uuid4(),
+        user_id="alice",
+        title="t",
+        description=None,
+        completed=False,
+        due_at=None,
+        priority="none",
+        tags=[],
+        recurrence=None,
+        time_zone="UTC",
+        completed_at=None,
+        next_occurrence_id=None,
+        created_at=moment,
+        updated_at=moment,
+        version=1,
+    )
+    data = orjson.loads(success(task_data(task), "m").body)["data"]  # type: ignore[arg-type]
+    assert {name: data[name] for name in ("due_at", "completed_at", "next_occurrence_id")} == {
+        "due_at": None,
+        "completed_at": None,
+        "next_occurrence_id": None,
+    }
 
 
 def test_server_made_request_ids_are_random_uuid4_in_hex() -> None:

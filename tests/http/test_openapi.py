@@ -116,7 +116,7 @@ def task_operations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
         (f"{method} {path}", operation)
         for path, item in document["paths"].items()
         for method, operation in item.items()
-        if method in METHODS and "/{user_id}/tasks" in path
+        if method in METHODS and "/{user_id}/" in path
     ]
 
 
@@ -131,7 +131,7 @@ class TestAuthentication:
 
     def test_every_task_operation_needs_a_bearer_token_and_answers_401_and_403(self) -> None:
         operations = task_operations(AUTHENTICATED)
-        assert len(operations) == 8
+        assert len(operations) == 10  # tasks (8), tags (GET, HEAD)
         for name, operation in operations:
             assert operation["security"] == [{"bearerAuth": []}], name
             assert {"401", "403"} <= set(operation["responses"]), name
@@ -143,7 +143,7 @@ class TestAuthentication:
 
     def test_documentation_and_probes_stay_open(self) -> None:
         for path, item in AUTHENTICATED["paths"].items():
-            if "/{user_id}/tasks" not in path:
+            if not path.startswith("/api/{user_id}/"):
                 for method in set(item) & METHODS:
                     assert "security" not in item[method], (method, path)
                     assert "401" not in item[method]["responses"], (method, path)
@@ -379,12 +379,19 @@ class TestCheckResponse:
             self.check_in(document or DOCUMENT, method, path, status, error(code), headers)
 
     def test_checks_the_replay_header(self) -> None:
-        task = {
+        task: dict[str, object] = {
             "id": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
             "user_id": "alice",
             "title": "t",
             "description": None,
             "completed": False,
+            "due_at": None,
+            "priority": "none",
+            "tags": [],
+            "recurrence": None,
+            "time_zone": "UTC",
+            "completed_at": None,
+            "next_occurrence_id": None,
             "created_at": "2026-01-01T00:00:00.000001Z",
             "updated_at": "2026-01-01T00:00:00.000001Z",
         }

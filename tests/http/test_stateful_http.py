@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -28,11 +30,32 @@ from yarl import URL
 
 from tests.backends import BACKENDS, POSTGRES_BACKENDS, open_backend, postgres_backend_url
 from tests.http.api_client import TIMESTAMP, ApiClient, Reply, task_path, tasks_path
+from tests.successors import next_due_at
+from tests.values import (
+    DUE_ATS,
+    PRIORITY_LEVELS,
+    RECURRENCES,
+    TAG_LISTS,
+    TIME_ZONES,
+    normalized_tags,
+)
 from todo_http import create_app
 
 T = TypeVar("T")
 USERS = ["alice", "Alice"]  # two users whose ids differ only in case
-SORTS = ["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
+SORTS = [
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "title",
+    "-title",
+    "due_at",
+    "-due_at",
+    "priority",
+    "-priority",
+]
+PRIORITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 LINK = re.compile(r'<([^<>]+)>; rel="next"')
 
 text_characters = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
@@ -44,6 +67,93 @@ descriptions = st.one_of(
     st.none(), st.sampled_from(["", "milk", "Oat MILK"]), st.text(text_characters, max_size=8)
 )
 queries = st.one_of(st.none(), st.sampled_from(["", "a", "MI", "é", "%", "b "]))
+
+# The organizing fields as a client writes them: due times with any offset, some on
+# the last day due_at allows (completing those makes no successor).
+LAST_DAY = datetime(9999, 12, 31, 12, 0, tzinfo=UTC)
+_moments = st.one_of(DUE_ATS, st.just(LAST_DAY))
+_offsets = st.sampled_from([timedelta(0), timedelta(hours=1), timedelta(hours=-5, minutes=-30)])
+due_texts = st.builds(
+    lambda moment, offset: moment.astimezone(timezone(offset)).isoformat(), _moments, _offsets
+)
+ORGANIZING = {
+    "due_at": st.one_of(st.none(), due_texts),
+    "priority": PRIORITY_LEVELS,
+    "tags": TAG_LISTS,
+    "recurrence": st.one_of(st.none(), RECURRENCES),
+    "time_zone": TIME_ZONES,
+}
+WRITABLE = ("title", "description", "completed", *ORGANIZING)
+DEFAULTS: dict[str, Any] = {
+    "description": None,
+    "completed": False,
+    "due_at": None,
+    "priority": "none",
+    "tags": [],
+    "recurrence": None,
+    "time_zone": "UTC",
+}
+
+
+def _due_if_recurring(body: dict[str, Any]) -> dict[str, Any]:
+    """A recurring task needs a due_at (a body without one is the contract tests' 422)."""
+    if body.get("recurrence") is not None and body.get("due_at") is None:
+        return body | {"due_at": "2026-12-24T18:00:00Z"}
+    return body
+
+
+def _not_self_contradictory(body: dict[str, Any]) -> dict[str, Any]:
+    if body.get("recurrence") is not None and "due_at" in body and body["due_at"] is None:
+        return {name: value for name, value in body.items() if name != "recurrence"}
+    return body
+
+
+organizing = st.fixed_dictionaries({}, optional=ORGANIZING).map(_due_if_recurring)
+
+
+def utc_text(moment: datetime) -> str:
+    """A time as the server answers it: UTC, six fractional digits, Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parsed(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def stored(body: dict[str, Any]) -> dict[str, Any]:
+    """The values a write of ``body`` stores: title stripped, due_at in UTC, tags
+    normalised."""
+    values = dict(body)
+    if "title" in values:
+        values["title"] = values["title"].strip()
+    if values.get("due_at") is not None:
+        values["due_at"] = utc_text(datetime.fromisoformat(values["due_at"]))
+    if "tags" in values:
+        values["tags"] = normalized_tags(values["tags"])
+    return values
+
+
+def kept(task: dict[str, Any], filters: dict[str, Any]) -> bool:
+    """The model's priority, tag and due filters (a task without due_at matches no bound)."""
+    if "priority" in filters and task["priority"] not in filters["priority"]:
+        return False
+    if "tag" in filters and not set(normalized_tags(filters["tag"])) <= set(task["tags"]):
+        return False
+    due = parsed(task["due_at"]) if task["due_at"] else None
+    if "due_min" in filters and (due is None or due < filters["due_min"]):
+        return False
+    return "due_max" not in filters or (due is not None and due < filters["due_max"])
+
+
+def in_order(tasks: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """The contract's order: key then id in the sort's direction, null due_at last."""
+    key, descending = sort.removeprefix("-"), sort.startswith("-")
+    keyed = [task for task in tasks if task[key] is not None]
+    keyless = [task for task in tasks if task[key] is None]
+    rank = (lambda value: PRIORITY_RANK[value]) if key == "priority" else (lambda value: value)
+    keyed.sort(key=lambda task: (rank(task[key]), task["id"]), reverse=descending)
+    keyless.sort(key=lambda task: task["id"], reverse=descending)
+    return keyed + keyless
 
 
 def matches(task: dict[str, Any], q: str | None, completed: bool | None) -> bool:
@@ -100,6 +210,46 @@ class HttpMachine(RuleBasedStateMachine):
     def owner(self, task_id: str) -> str | None:
         return next((user for user in USERS if task_id in self.tasks[user]), None)
 
+    def settle(self, reply: Reply, user: str, before: dict[str, Any]) -> list[str]:
+        """Record a successful PUT or PATCH, checking completed_at and recurrence;
+        returns the id of the successor it spawned, if any."""
+        data = reply.data
+        completing = data["completed"] and not before["completed"]
+        if not data["completed"]:
+            assert data["completed_at"] is None, "un-completing clears completed_at"
+        elif completing:
+            assert data["completed_at"] == data["updated_at"]
+        else:
+            assert data["completed_at"] == before["completed_at"], "kept while completed"
+        self.accept(reply, user, before)
+        if not (completing and before["next_occurrence_id"] is None and data["recurrence"]):
+            assert data["next_occurrence_id"] == before["next_occurrence_id"], "one, ever"
+            return []
+        due_at = next_due_at(
+            parsed(data["due_at"]),
+            data["recurrence"],
+            data["time_zone"],
+            parsed(data["completed_at"]),
+        )
+        if due_at is None:
+            assert data["next_occurrence_id"] is None, "no successor beyond 9999-12-31"
+            return []
+        successor_id = data["next_occurrence_id"]
+        assert successor_id is not None, "completing a recurring task spawns one"
+        successor = self.request("GET", task_path(user, successor_id))
+        assert successor.status == 200, successor
+        expected = {name: data[name] for name in WRITABLE} | {
+            "completed": False,
+            "due_at": utc_text(due_at),
+        }
+        assert {name: successor.data[name] for name in WRITABLE} == expected
+        assert (successor.data["completed_at"], successor.data["next_occurrence_id"]) == (
+            None,
+            None,
+        )
+        self.accept(successor, user, None)
+        return [successor_id]
+
     def accept(self, reply: Reply, user: str, before: dict[str, Any] | None) -> None:
         """Record a successful write's task, checking what every write must do."""
         data = reply.data
@@ -121,18 +271,24 @@ class HttpMachine(RuleBasedStateMachine):
         title=titles,
         description=descriptions,
         completed=st.booleans(),
+        more=organizing,
     )
-    def create(self, user: str, title: str, description: str | None, completed: bool) -> str:
-        reply = self.request(
-            "POST",
-            tasks_path(user),
-            json={"title": title, "description": description, "completed": completed},
-        )
+    def create(
+        self,
+        user: str,
+        title: str,
+        description: str | None,
+        completed: bool,
+        more: dict[str, Any],
+    ) -> str:
+        body = {"title": title, "description": description, "completed": completed} | more
+        reply = self.request("POST", tasks_path(user), json=body)
         assert reply.status == 201, reply
         data = reply.data
-        assert (data["title"], data["description"]) == (title.strip(), description)
-        assert data["completed"] is completed
+        assert {name: data[name] for name in WRITABLE} == DEFAULTS | stored(body)
         assert data["created_at"] == data["updated_at"]
+        assert data["completed_at"] == (data["created_at"] if completed else None)
+        assert data["next_occurrence_id"] is None
         assert reply.headers["Location"] == task_path(user, data["id"])
         self.accept(reply, user, None)
         task_id: str = data["id"]
@@ -186,12 +342,14 @@ class HttpMachine(RuleBasedStateMachine):
             assert reply.status == 404, reply
 
     @rule(
+        target=refs,
         task_id=refs,
         user=st.sampled_from(USERS),
         title=titles,
         description=st.one_of(st.just(...), descriptions),
         completed=st.one_of(st.just(...), st.booleans()),
         conditional=st.booleans(),
+        more=organizing,
     )
     def put(
         self,
@@ -201,8 +359,9 @@ class HttpMachine(RuleBasedStateMachine):
         description: Any,
         completed: Any,
         conditional: bool,
-    ) -> None:
-        body: dict[str, Any] = {"title": title}
+        more: dict[str, Any],
+    ) -> MultipleResults[str]:
+        body: dict[str, Any] = {"title": title} | more
         if description is not ...:
             body["description"] = description
         if completed is not ...:
@@ -211,37 +370,44 @@ class HttpMachine(RuleBasedStateMachine):
         reply = self.request("PUT", task_path(user, task_id), json=body, headers=headers)
         if self.owner(task_id) != user:
             assert reply.status == 404, reply
-            return
+            return multiple()
         assert reply.status == 200, reply
         data = reply.data
-        assert data["title"] == title.strip()
-        assert data["description"] == body.get("description")
-        assert data["completed"] is body.get("completed", False)
-        self.accept(reply, user, self.tasks[user][task_id])
+        assert {name: data[name] for name in WRITABLE} == DEFAULTS | stored(body)
+        return multiple(*self.settle(reply, user, self.tasks[user][task_id]))
 
     @rule(
+        target=refs,
         task_id=refs,
         user=st.sampled_from(USERS),
         patch=st.fixed_dictionaries(
             {},
-            optional={"title": titles, "description": descriptions, "completed": st.booleans()},
-        ).filter(bool),
+            optional={
+                "title": titles,
+                "description": descriptions,
+                "completed": st.booleans(),
+                **ORGANIZING,
+            },
+        )
+        .map(_not_self_contradictory)
+        .filter(bool),
     )
-    def patch(self, task_id: str, user: str, patch: dict[str, Any]) -> None:
+    def patch(self, task_id: str, user: str, patch: dict[str, Any]) -> MultipleResults[str]:
         reply = self.request("PATCH", task_path(user, task_id), json=patch)
         if self.owner(task_id) != user:
             assert reply.status == 404, reply
-            return
-        assert reply.status == 200, reply
+            return multiple()
         before = self.tasks[user][task_id]
-        expected = {**before, **patch}
-        if "title" in patch:
-            expected["title"] = patch["title"].strip()
+        expected = {name: before[name] for name in WRITABLE} | stored(patch)
+        if expected["recurrence"] is not None and expected["due_at"] is None:
+            assert reply.status == 422, reply  # and nothing changed:
+            assert self.request("GET", task_path(user, task_id)).data == before
+            return multiple()
+        assert reply.status == 200, reply
         data = reply.data
-        assert {k: v for k, v in data.items() if k != "updated_at"} == {
-            k: v for k, v in expected.items() if k != "updated_at"
-        }
-        self.accept(reply, user, before)
+        assert {name: data[name] for name in WRITABLE} == expected
+        assert (data["id"], data["created_at"]) == (before["id"], before["created_at"])
+        return multiple(*self.settle(reply, user, before))
 
     @rule(task_id=refs, user=st.sampled_from(USERS))
     def delete(self, task_id: str, user: str) -> None:
@@ -279,11 +445,32 @@ class HttpMachine(RuleBasedStateMachine):
         limits=st.lists(st.integers(1, 4), min_size=1, max_size=3),
         q=queries,
         completed=st.one_of(st.none(), st.booleans()),
+        filters=st.fixed_dictionaries(
+            {},
+            optional={
+                "priority": st.lists(PRIORITY_LEVELS, min_size=1, max_size=4, unique=True),
+                "tag": TAG_LISTS.filter(bool),
+                "due_min": _moments,
+                "due_max": _moments,
+            },
+        ),
     )
     def walk(
-        self, user: str, sort: str, limits: list[int], q: str | None, completed: bool | None
+        self,
+        user: str,
+        sort: str,
+        limits: list[int],
+        q: str | None,
+        completed: bool | None,
+        filters: dict[str, Any],
     ) -> None:
         params = {"sort": sort, "limit": str(limits[0])}
+        for name in ("priority", "tag"):
+            if name in filters:
+                params[name] = ",".join(filters[name])
+        for name in ("due_min", "due_max"):
+            if name in filters:
+                params[name] = utc_text(filters[name])
         if q is not None:
             params["q"] = q
         if completed is not None:
@@ -301,13 +488,32 @@ class HttpMachine(RuleBasedStateMachine):
             assert match is not None, link
             target = URL(match.group(1)).update_query(limit=limits[page % len(limits)])
             reply = self.request("GET", str(target))
-        key = sort.removeprefix("-")
-        expected = sorted(
-            (task for task in self.tasks[user].values() if matches(task, q, completed)),
-            key=lambda task: (task[key], task["id"]),
-            reverse=sort.startswith("-"),
+        expected = in_order(
+            [
+                task
+                for task in self.tasks[user].values()
+                if matches(task, q, completed) and kept(task, filters)
+            ],
+            sort,
         )
         assert walked == expected
+
+    @rule(user=st.sampled_from(USERS), limit=st.integers(1, 3))
+    def tags(self, user: str, limit: int) -> None:
+        """Every page of the user's tags: the model's counts, in code point order."""
+        reply = self.request("GET", f"/api/{user}/tags", params={"limit": str(limit)})
+        walked: list[dict[str, Any]] = []
+        for _ in range(100):
+            assert reply.status == 200, reply
+            walked += reply.data
+            link = reply.headers.get("Link")
+            if link is None:
+                break
+            match = LINK.fullmatch(link)
+            assert match is not None, link
+            reply = self.request("GET", match.group(1))
+        counts = Counter(tag for task in self.tasks[user].values() for tag in task["tags"])
+        assert walked == [{"tag": tag, "count": counts[tag]} for tag in sorted(counts)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
