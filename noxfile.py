@@ -93,7 +93,7 @@ def bench(session: nox.Session) -> None:
 
     Needs wrk (apt-get install wrk) and PostgreSQL: TODO_BENCH_POSTGRES_URL names the
     maintenance database through which the bench databases are created and dropped
-    (default postgresql://postgres@127.0.0.1:5432/postgres). Takes about ten minutes;
+    (default postgresql://postgres@127.0.0.1:5432/postgres). Takes about a quarter of an hour;
     writes docs/performance/. Arguments after -- go to both HTTP suites, e.g.
     `nox -s bench -- --duration 5 --rounds 2` (`python -m benchmarks.http --help`);
     `--no-scale` leaves out the large table (`python -m benchmarks.scale --help`).

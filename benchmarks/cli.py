@@ -6,6 +6,7 @@ import argparse
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -14,9 +15,20 @@ from benchmarks.errors import BenchError
 from benchmarks.harness import BENCH_DIR_VARIABLE, REPOSITORY, LoadOptions, default_bench_dir
 from benchmarks.processes import interrupt_on_signals
 
-__all__ = ["SCENARIOS", "load_options", "load_parser", "run_guarded"]
+__all__ = [
+    "HARNESS_SCENARIOS",
+    "OWN_SCENARIOS",
+    "SCENARIOS",
+    "harness_share",
+    "load_options",
+    "load_parser",
+    "run_guarded",
+]
 
-SCENARIOS: Final = ("get_one", "list", "create", "update", "mix")
+# What bench.py's wrk script loads, and what our own (benchmarks.filtered) loads.
+HARNESS_SCENARIOS: Final = ("get_one", "list", "create", "update", "mix")
+OWN_SCENARIOS: Final = ("list_filtered",)
+SCENARIOS: Final = HARNESS_SCENARIOS + OWN_SCENARIOS
 
 
 def load_parser(
@@ -79,6 +91,12 @@ def load_options(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
         quiet_wait=arguments.quiet_wait,
         pause=arguments.pause,
     )
+
+
+def harness_share(options: LoadOptions) -> LoadOptions | None:
+    """``options`` with the scenarios the harness loads, or None when there are none."""
+    chosen = tuple(name for name in options.scenarios if name in HARNESS_SCENARIOS)
+    return replace(options, scenarios=chosen) if chosen else None
 
 
 def run_guarded(measure: Callable[[], None]) -> int:

@@ -15,13 +15,22 @@ from typing import Any, Final
 import asyncpg
 
 from benchmarks.errors import BenchError
+from benchmarks.organized import (
+    DUE_SPREAD_DAYS,
+    FILTER_TAG,
+    FILTER_TAG_IN_FIVE,
+    NO_DUE_EVERY,
+    OTHER_TAGS,
+)
 from benchmarks.processes import run_command
 from todo_core.engine import database_url
+from todo_core.models import PRIORITIES
 from todo_core.schema import tasks
 
 __all__ = [
     "MAINTENANCE_VARIABLE",
     "TableSize",
+    "backend_pids",
     "create_database",
     "drop_database",
     "fill_tasks",
@@ -38,9 +47,13 @@ MIGRATE_SECONDS: Final = 120.0
 FILL_SECONDS: Final = 900.0
 
 # Filler rows shaped like the API's own: uuid4 ids, created_at = updated_at, version 1,
-# the folded columns as str.lower() of ASCII text. A user's rows are spread over the
-# whole table, as a user's tasks created over time would be; created_at runs back one
-# second per row from now. Every column of todo_core.schema.tasks, checked before use.
+# the folded columns as str.lower() of ASCII text, completed_at = created_at for the
+# tasks created completed. A user's rows are spread over the whole table, as a user's
+# tasks created over time would be; created_at runs back one second per row from now.
+# A user's m-th filler task (m = n / users) gets benchmarks.organized.fields(m): the
+# same priorities, tags and due dates as seeded tasks, so the indexes and the filter's
+# share are what they are for seeded users. Every column of todo_core.schema.tasks,
+# checked before use.
 _FILLER_COLUMNS: Final = (
     "user_id",
     "id",
@@ -52,14 +65,29 @@ _FILLER_COLUMNS: Final = (
     "version",
     "title_folded",
     "description_folded",
+    "due_at",
+    "priority",
+    "tags",
+    "recurrence",
+    "time_zone",
+    "completed_at",
+    "next_occurrence_id",
 )
 _FILL: Final = f"""
 INSERT INTO tasks ({", ".join(_FILLER_COLUMNS)})
 SELECT 'filler-' || lpad((n % $2)::text, 6, '0'), gen_random_uuid(),
        'Filler task ' || n, 'Filler description ' || n, n % 3 = 0,
-       stamp.at, stamp.at, 1, 'filler task ' || n, 'filler description ' || n
+       stamp.at, stamp.at, 1, 'filler task ' || n, 'filler description ' || n,
+       CASE WHEN m % {NO_DUE_EVERY} <> {NO_DUE_EVERY - 1}
+            THEN statement_timestamp() + (m % {DUE_SPREAD_DAYS}) * interval '1 day'
+                 + m * interval '1 minute' END,
+       m % {len(PRIORITIES)},
+       CASE WHEN m % 5 < {FILTER_TAG_IN_FIVE} THEN ARRAY[$3::text] ELSE '{{}}'::text[] END
+           || ($4::text[])[m % {len(OTHER_TAGS)} + 1],
+       NULL, 'UTC', CASE WHEN n % 3 = 0 THEN stamp.at END, NULL
 FROM generate_series(1, $1::integer) AS n,
-     LATERAL (SELECT statement_timestamp() - n * interval '1 second' AS at) AS stamp
+     LATERAL (SELECT statement_timestamp() - n * interval '1 second' AS at) AS stamp,
+     LATERAL (SELECT n / $2 AS m) AS ordinal
 """
 
 
@@ -145,13 +173,31 @@ async def fill_tasks(url: str, count: int, users: int) -> None:
     async with _connection(url) as connection:
         try:
             if count > 0:
-                await connection.execute(_FILL, count, max(1, users), timeout=FILL_SECONDS)
+                await connection.execute(
+                    _FILL,
+                    count,
+                    max(1, users),
+                    FILTER_TAG,
+                    list(OTHER_TAGS),
+                    timeout=FILL_SECONDS,
+                )
             await connection.execute("VACUUM ANALYZE tasks", timeout=FILL_SECONDS)
             # Without the privilege it is only slower to settle; the measurement stays valid.
             with suppress(asyncpg.InsufficientPrivilegeError):
                 await connection.execute("CHECKPOINT", timeout=FILL_SECONDS)
         except TimeoutError:
             raise BenchError(f"filling {_shown(url)} took over {FILL_SECONDS:.0f} s") from None
+
+
+async def backend_pids(url: str) -> frozenset[int]:
+    """The PostgreSQL backends connected to the database ``url`` names, this query's
+    own aside: the processes whose CPU a server on that database costs PostgreSQL."""
+    async with _connection(url) as connection:
+        found = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    return frozenset(int(row["pid"]) for row in found)
 
 
 @dataclass(frozen=True)

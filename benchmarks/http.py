@@ -1,10 +1,14 @@
 """Load our server and the shared limit server side by side: ``python -m benchmarks.http``.
 
-Starts three servers, each with one worker: ours on a fresh PostgreSQL database, ours
-on a temporary SQLite file, and ``limit_server.py`` on its own PostgreSQL database.
-Seeds each through its API and runs ``bench.py suite`` over all three, interleaved,
-so that noise on a shared machine hits them alike. Prints a markdown table with
-ratios to the limit server and writes results.json, results.md and chart.png.
+Starts four servers, each with one worker: ours on a fresh PostgreSQL database (twice:
+with named and with unnamed statements), ours on a temporary SQLite file, and
+``limit_server.py`` on its own PostgreSQL database. Seeds each through its API, gives
+our seeded tasks priorities, tags and due dates (``benchmarks.organized``), and runs
+``bench.py suite`` over all four, interleaved, so that noise on a shared machine hits
+them alike; then ``list`` and ``list_filtered`` on ours with our own wrk script
+(``benchmarks.filtered``), interleaved likewise. Prints markdown tables with ratios to
+the limit server and of list_filtered to list, and writes results.json, results.md
+and chart.png.
 docs/performance.md explains every number. Without the harness (a clone of this
 repository alone) it says the comparison is skipped and runs ``benchmarks.solo``.
 """
@@ -16,14 +20,24 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks import solo
-from benchmarks.cli import SCENARIOS, load_options, load_parser, run_guarded
+from benchmarks.cli import SCENARIOS, harness_share, load_options, load_parser, run_guarded
 from benchmarks.databases import migrate, throwaway_database
+from benchmarks.filtered import (
+    LIST,
+    LIST_FILTERED,
+    filtered_checks,
+    filtered_markdown,
+    filtered_ratios,
+    organized_target,
+)
 from benchmarks.harness import Harness, LoadOptions, skipped_without_harness
-from benchmarks.processes import Server, free_port, our_server, running_server
+from benchmarks.organized import FILTER, organize_seeded
+from benchmarks.processes import Running, Server, free_port, our_server, running_server
 from benchmarks.report import (
     LIMIT,
     OURS_POSTGRES,
@@ -38,6 +52,7 @@ from benchmarks.report import (
     target_checks,
     write_results,
 )
+from benchmarks.wrk import Target, run_interleaved
 
 __all__ = ["main"]
 
@@ -60,7 +75,26 @@ def _limit(script: Path, database: str) -> Server:
     return Server(LIMIT, command, port, "/api/bench-ready/tasks")
 
 
-def _measure(arguments: argparse.Namespace, options: LoadOptions) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Measured:
+    """The harness's suite over every server, and our own list runs over ours (None
+    without ``list_filtered`` among the scenarios)."""
+
+    suite: dict[str, Any]
+    own: dict[str, Any] | None
+
+
+def _organized(running: Running, state: Path, database: str | None) -> Target:
+    organized = organize_seeded(running.base, state)
+    print(
+        f"   organized the seeded tasks; the filter returns {organized.filtered_items} "
+        f"of the list user's {organized.list_items}",
+        flush=True,
+    )
+    return organized_target(running.name, running.pid, organized, database)
+
+
+def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
     harness = Harness(arguments.bench_dir)
     with ExitStack() as stack:
         # Entered in this order, unwound in reverse: servers stop before their
@@ -80,6 +114,8 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> dict[str, A
         # never loads Alembic (see docs/performance.md, "Memory").
         for database in (ours_database, unnamed_database, sqlite_database):
             migrate(database)
+        # The databases whose backends' CPU our own runs count (not SQLite's, nor the limit's).
+        postgres = {OURS_POSTGRES: ours_database, OURS_UNNAMED: unnamed_database}
         servers = (
             our_server(OURS_POSTGRES, ours_database),
             our_server(OURS_UNNAMED, unnamed_database, "--no-prepared-statements"),
@@ -88,34 +124,70 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> dict[str, A
         )
         states: dict[str, Path] = {}
         pids: dict[str, int] = {}
+        ours: list[Target] = []
         for server in servers:
             running = stack.enter_context(running_server(server, work / f"{server.name}.log", work))
             print(f"== seeding {server.name} (pid {running.pid}) at {running.base}", flush=True)
             states[server.name] = work / f"{server.name}.json"
             pids[server.name] = running.pid
             harness.seed(running.base, states[server.name])
-        print(f"== suite: {', '.join(options.scenarios)} x {list(states)}", flush=True)
-        return harness.suite(states, pids, options, work / "suite.json")
+            # The limit server has none of the new fields; ours get them on every task.
+            if server.name != LIMIT:
+                ours.append(_organized(running, states[server.name], postgres.get(server.name)))
+        suite: dict[str, Any] = {"targets": list(states), "runs": []}
+        if share := harness_share(options):
+            print(f"== suite: {', '.join(share.scenarios)} x {list(states)}", flush=True)
+            suite = harness.suite(states, pids, share, work / "suite.json")
+        own = None
+        if LIST_FILTERED in options.scenarios:
+            print(f"== our wrk script: {LIST}, {LIST_FILTERED} x {[t.name for t in ours]}")
+            own = run_interleaved(ours, (LIST, LIST_FILTERED), options)
+        return Measured(suite, own)
 
 
-def _report(
-    suite: dict[str, Any], options: LoadOptions, out_dir: Path, argv: Sequence[str]
-) -> None:
+def _filtered_report(own: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
+    """Print our own list runs; their table, their checks and what results.json keeps."""
+    ratios = filtered_ratios(own)
+    text = filtered_markdown(own, ratios)
+    checks = filtered_checks(own, ratios)
+    print(f"\n== {LIST} and {LIST_FILTERED} ({FILTER}), our wrk script\n")
+    print("\n".join([text, "", "== issue 15 list_filtered target", *checks]))
+    kept = {
+        "rows": [row.as_dict() for row in rows(own)],
+        "vs_list": ratios,
+        "targets": checks,
+        "runs": own,
+    }
+    return text, checks, kept
+
+
+def _report(measured: Measured, options: LoadOptions, out_dir: Path, argv: Sequence[str]) -> None:
+    suite, own = measured.suite, measured.own
     table = rows(suite)
     final = final_rss_mib(suite)
     text = markdown(table, final)
     checks = target_checks(table, final)
     sizes = list_sizes(suite)
-    measured = commit()
-    summary = run_summary(options, measured, suite)
+    revision = commit()
+    summary = run_summary(options, revision, suite)
     print(f"\n== todo vs limit server ({summary})\n\n{text}\n")
     print(f"list items returned: {sizes}")
     print("\n".join(["", "== issue 4 targets", *checks]))
+    filtered: dict[str, Any] = {}
+    drawn = table
+    if own is not None:
+        own_text, own_checks, filtered = _filtered_report(own)
+        text += (
+            f"\n\n{LIST} and {LIST_FILTERED} (`?{FILTER}`) on our servers, "
+            f"interleaved, with our own wrk script (benchmarks/load.lua):\n\n{own_text}"
+        )
+        checks = [*checks, *own_checks]
+        drawn = [*drawn, *(row for row in rows(own) if row.scenario == LIST_FILTERED)]
     write_results(
         out_dir / "results.json",
         module="benchmarks.http",
         argv=argv,
-        revision=measured,
+        revision=revision,
         options=options,
         details={
             "rows": [row.as_dict() for row in table],
@@ -123,6 +195,7 @@ def _report(
             "list_items": sizes,
             "targets": checks,
             "suite": suite,
+            LIST_FILTERED: filtered,
         },
         summary=summary,
         text=text,
@@ -131,7 +204,7 @@ def _report(
     # Only here: matplotlib is for this chart, which a run without the harness never draws.
     from benchmarks.chart import draw
 
-    draw(table, out_dir / "chart.png", "todo vs limit server\n" + summary.replace("; ", "\n"))
+    draw(drawn, out_dir / "chart.png", "todo vs limit server\n" + summary.replace("; ", "\n"))
     print(f"\nwrote {out_dir / 'results.json'}, results.md and chart.png")
 
 
@@ -146,8 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return solo.main(given)
 
     def measure() -> None:
-        suite = _measure(arguments, options)
-        _report(suite, options, arguments.out_dir, given)
+        _report(_measure(arguments, options), options, arguments.out_dir, given)
 
     return run_guarded(measure)
 

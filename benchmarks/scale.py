@@ -2,13 +2,15 @@
 
 Issue 4's scale target: with 1,000,000 tasks over 10,000 users in the table, ``get_one``
 and first-page ``list`` CPU per request within 1.2x of the figures on a 10,000-task
-table. Makes two throwaway PostgreSQL databases, migrates both (``todo-http migrate``)
-and fills each with filler tasks in one server-side ``INSERT ... SELECT`` so that,
-with what ``bench.py seed`` then adds through the API (1,050 tasks of 101 users), one
-holds 10,000 tasks of 1,000 users and the other 1,000,000 tasks of 10,000 users. Starts
-our server with one worker on each and runs ``bench.py suite`` over both, interleaved.
-Prints a markdown table and writes scale.json and scale.md; docs/performance.md
-("Scale") explains the numbers.
+table; issue 15's: the same for ``list_filtered``. Makes two throwaway PostgreSQL
+databases, migrates both (``todo-http migrate``) and fills each with filler tasks
+(with priorities, tags and due dates) in one server-side ``INSERT ... SELECT`` so that,
+with what ``bench.py seed`` then adds through the API (1,050 tasks of 101 users, given
+the same fields by ``benchmarks.organized``), one holds 10,000 tasks of 1,000 users and
+the other 1,000,000 tasks of 10,000 users. Starts our server with one worker on each
+and runs ``bench.py suite`` over both, interleaved, then ``list_filtered`` with our own
+wrk script (``benchmarks.filtered``), interleaved likewise. Prints a markdown table and
+writes scale.json and scale.md; docs/performance.md ("Scale") explains the numbers.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks.cli import load_options, load_parser, run_guarded
+from benchmarks.cli import harness_share, load_options, load_parser, run_guarded
 from benchmarks.databases import TableSize, fill_tasks, migrate, table_size, throwaway_database
+from benchmarks.filtered import LIST_FILTERED, organized_target
 from benchmarks.harness import (
     SEEDED_TASKS,
     SEEDED_USERS,
@@ -33,6 +36,7 @@ from benchmarks.harness import (
     LoadOptions,
     skipped_without_harness,
 )
+from benchmarks.organized import organize_seeded
 from benchmarks.processes import our_server, running_server
 from benchmarks.report import (
     Row,
@@ -44,11 +48,13 @@ from benchmarks.report import (
     times,
     write_results,
 )
+from benchmarks.wrk import Target, run_interleaved
 
 __all__ = ["main"]
 
-# Issue 4's scale target, on our server's CPU per request (as the suite's other targets).
-TARGET_SCENARIOS: Final = ("get_one", "list")
+# Issue 4's scale target, on our server's CPU per request (as the suite's other targets),
+# and issue 15's (list_filtered, loaded by our own wrk script).
+TARGET_SCENARIOS: Final = ("get_one", "list", LIST_FILTERED)
 MAX_CPU_RATIO: Final = 1.2
 # The target is a ratio of two figures that each move by up to ~10 % from run to run on
 # a shared machine: the median of three interleaved rounds makes the verdict steadier.
@@ -142,6 +148,7 @@ def _measure(
             urls[table.name] = url
         states: dict[str, Path] = {}
         pids: dict[str, int] = {}
+        ours: list[Target] = []
         for table in tables:
             server = our_server(table.name, urls[table.name])
             running = stack.enter_context(running_server(server, work / f"{table.name}.log", work))
@@ -149,8 +156,22 @@ def _measure(
             states[table.name] = work / f"{table.name}.json"
             pids[table.name] = running.pid
             harness.seed(running.base, states[table.name])
-        print(f"== suite: {', '.join(options.scenarios)} x {list(states)}", flush=True)
-        suite = harness.suite(states, pids, options, work / "suite.json")
+            ours.append(
+                organized_target(
+                    table.name,
+                    running.pid,
+                    organize_seeded(running.base, states[table.name]),
+                    urls[table.name],
+                )
+            )
+        suite: dict[str, Any] = {"targets": list(states), "runs": []}
+        if share := harness_share(options):
+            print(f"== suite: {', '.join(share.scenarios)} x {list(states)}", flush=True)
+            suite = harness.suite(states, pids, share, work / "suite.json")
+        suite["filtered_items"] = {target.name: target.items[LIST_FILTERED] for target in ours}
+        if LIST_FILTERED in options.scenarios:
+            print(f"== our wrk script: {LIST_FILTERED} x {list(states)}", flush=True)
+            suite["runs"] += run_interleaved(ours, (LIST_FILTERED,), options)["runs"]
         sizes = {name: asyncio.run(table_size(url)) for name, url in urls.items()}
     return Measured(suite, sizes, fill_seconds)
 
@@ -196,7 +217,9 @@ def _ratios(
 
 
 def _checks(
-    table: Sequence[Row], ratios: Mapping[str, Mapping[str, Any]], items: Mapping[str, Any]
+    table: Sequence[Row],
+    ratios: Mapping[str, Mapping[str, Any]],
+    items: Mapping[str, Mapping[str, Any]],
 ) -> list[str]:
     checks: list[str] = []
 
@@ -216,11 +239,13 @@ def _checks(
             f"{row.scenario} on {row.server}: non-2xx {row.non2xx}, "
             f"socket errors {row.socket_errors} (target 0)",
         )
-    returned = set(items.values())
-    check(
-        len(returned) == 1,
-        f"the list request returns the same number of tasks on every table: {dict(items)}",
-    )
+    for label, found in items.items():
+        if not found:
+            continue  # not measured
+        check(
+            len(set(found.values())) == 1,
+            f"the {label} request returns the same number of tasks on every table: {found}",
+        )
     return checks
 
 
@@ -271,13 +296,13 @@ def _report(
     small, large = tables
     table = rows(measured.suite)
     ratios = _ratios(measured.suite, table, small, large)
-    items = list_sizes(measured.suite)
+    items = {"list": list_sizes(measured.suite), LIST_FILTERED: measured.suite["filtered_items"]}
     checks = _checks(table, ratios, items)
     text = _markdown(table, ratios, measured.sizes, measured.fill_seconds, small)
     revision = commit()
     summary = f"{run_summary(options, revision, measured.suite)}; {elapsed:.0f} s in all"
     print(f"\n== {large.name} vs {small.name} tasks ({summary})\n\n{text}\n")
-    print("\n".join(["== issue 4 scale target", *checks]))
+    print("\n".join(["== issue 4 and 15 scale targets", *checks]))
     write_results(
         out_dir / "scale.json",
         module="benchmarks.scale",

@@ -55,7 +55,7 @@ def test_the_http_bench_measures_our_server_alone(tmp_path: Path) -> None:
     rows = json.loads((out / "solo.json").read_text())["rows"]
     assert {(row["scenario"], row["server"]) for row in rows} == {
         (scenario, server)
-        for scenario in ("get_one", "list", "create")
+        for scenario in ("get_one", "list", "create", "list_filtered")
         for server in ("ours-pg", "ours-sqlite")
     }
     assert all(row["rps"] > 0 and row["non2xx"] == 0 for row in rows)
