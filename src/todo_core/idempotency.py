@@ -31,6 +31,12 @@ IDEMPOTENCY_TTL: Final = timedelta(hours=24)
 """How long a key replays its create; after that it may create again."""
 
 _FINGERPRINT_FORMAT: Final = "v1"  # part of the hash: a new format never matches an old
+_V1_FIELDS: Final = frozenset({"title", "description", "completed"})
+_V2_FIELDS: Final = tuple(name for name in TaskCreate.model_fields if name not in _V1_FIELDS)
+_DEFAULTS: Final = {
+    name: TaskCreate.model_fields[name].get_default(call_default_factory=True)
+    for name in _V2_FIELDS
+}
 
 IdempotencyKey = Annotated[
     StrictStr,
@@ -56,8 +62,14 @@ def fingerprint(data: TaskCreate) -> str:
     request differently (member order, whitespace, ``"completed": false`` written out
     or left to its default, a title's surrounding spaces) is the same request.
     """
+    fields = data.model_dump(mode="json")
+    # A field v2 added counts only when set otherwise than by default: a request that
+    # uses none hashes as v1 did, so a retry across the upgrade still replays.
+    for name in _V2_FIELDS:
+        if fields[name] == _DEFAULTS[name]:
+            del fields[name]
     canonical = json.dumps(
-        [_FINGERPRINT_FORMAT, data.model_dump(mode="json")],
+        [_FINGERPRINT_FORMAT, fields],
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),

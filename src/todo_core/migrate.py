@@ -48,8 +48,13 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 async def upgrade_schema(engine: AsyncEngine) -> None:
-    """Create the schema, or upgrade it to ``head_revision()``, in one transaction."""
-    async with engine.begin() as connection:
+    """Create the schema, or upgrade it to ``head_revision()``.
+
+    Alembic owns the transaction (``migrations/env.py``): a revision that builds indexes
+    ``CONCURRENTLY`` (0004) must commit before them, which it can only do to a
+    transaction it began itself. Every other step runs in that one transaction.
+    """
+    async with engine.connect() as connection:
         await connection.run_sync(lambda sync: command.upgrade(_config(sync), "head"))
 
 

@@ -137,7 +137,8 @@ class PostgresDatabase:
     async def transaction(
         self, statements: Sequence[Statement], values: Mapping[str, Any]
     ) -> list[Sequence[Any]]:
-        """Run ``statements`` in one transaction; the rows the last one returns.
+        """Run ``statements`` in one transaction; the rows of the last one that has
+        result columns.
 
         Never retried: a lost connection may have lost the ``COMMIT``'s answer only.
         """
@@ -161,12 +162,14 @@ class PostgresDatabase:
             rows: list[Sequence[Any]] = []
             async with connection.transaction():
                 for statement in statements:
-                    rows = await self._run(
+                    returned = await self._run(
                         connection,
                         statement.sql,
                         statement.arguments(values),
                         writes=statement.writes,
                     )
+                    if statement.columns:
+                        rows = returned
             return rows
 
         return await self._on_connection(run)

@@ -125,6 +125,7 @@ def _no_tags_sqlite(element: no_tags, compiler: SQLCompiler, **kw: Any) -> str:
 
 _NO_TAGS: Final = no_tags()
 
+
 class due_descending(FunctionElement[datetime]):
     """``due_at DESC NULLS LAST`` in an index: SQLite refuses the clause there, but
     sorts NULL first, so its plain ``DESC`` already puts NULL last."""

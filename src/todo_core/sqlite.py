@@ -51,7 +51,8 @@ __all__ = ["SqliteDatabase"]
 _log = logging.getLogger("todo_core.sqlite")
 _T = TypeVar("_T")
 Rows = list[Sequence[Any]]
-Job = Sequence[tuple[str, Sequence[Any]]]  # statements run together; the last one's rows count
+# Statements run together; the rows of the last one with result columns count.
+Job = Sequence[tuple[str, Sequence[Any]]]
 Outcome = Rows | Exception
 
 # A group holds the write lock for its statements and one fsync; beyond this many, the
@@ -191,7 +192,8 @@ class SqliteDatabase:
         return await self._read(statement.sql, arguments)
 
     async def transaction(self, statements: Sequence[Statement], values: Mapping[str, Any]) -> Rows:
-        """Run ``statements`` in one transaction; the rows the last one returns."""
+        """Run ``statements`` in one transaction; the rows of the last one that has
+        result columns."""
         self._check_open()
         return await self._commit(tuple((s.sql, s.arguments(values)) for s in statements))
 
@@ -349,7 +351,10 @@ def _run_job(connection: sqlite3.Connection, job: Job) -> Outcome:
             connection.execute("SAVEPOINT job")
         rows: Rows = []
         for sql, arguments in job:
-            rows = connection.execute(sql, arguments).fetchall()
+            cursor = connection.execute(sql, arguments)
+            returned = cursor.fetchall()
+            if cursor.description is not None:  # it has result columns
+                rows = returned
         if several:
             connection.execute("RELEASE job")
     except Exception as error:

@@ -85,6 +85,24 @@ class TestReplays:
         assert replay == Created(first.task, replayed=True)
         assert await walk(store, ALICE) == [], "a replay never brings a task back"
 
+    async def test_replays_every_field_as_created(self, store: TaskStore) -> None:
+        """A replay answers the v2 fields too: due date, priority, tags, recurrence,
+        time zone, and completed_at (the creation time of a task created completed)."""
+        request = TaskCreate(
+            title="Pay rent",
+            completed=True,
+            due_at=EPOCH_2024,
+            priority="high",
+            tags=["home", "money"],
+            recurrence="monthly",
+            time_zone="Europe/Paris",
+        )
+        first = await store.create_once(ALICE, request, key="k")
+        assert first.task.completed_at == first.task.created_at
+        await store.patch(ALICE, first.task.id, TaskPatch(completed=False))
+        replay = await store.create_once(ALICE, request, key="k")
+        assert replay == Created(first.task, replayed=True)
+
     async def test_another_request_with_the_key_is_refused(self, store: TaskStore) -> None:
         first = await store.create_once(ALICE, BUY_MILK, key="k")
         for other in (
@@ -317,6 +335,28 @@ def test_the_fingerprint_is_of_the_request_not_its_spelling() -> None:
     assert fingerprint(TaskCreate(title="a", description="")) != base
     assert fingerprint(TaskCreate(title="A")) != base
     assert fingerprint(TaskCreate(title="a", completed=True)) != base
+
+
+# What the v1 release stored for TaskCreate(title="a"): a v1 worker's key, retried on
+# a v2 worker during a rolling upgrade, must still replay (sha256 of the canonical
+# JSON of ["v1", {"completed": false, "description": null, "title": "a"}]).
+V1_FINGERPRINT = "c4ea90ca4df71a5f7aaa74d32fced6d7f85fd4bf619fefa5c822c94d3aa57048"
+
+
+def test_a_request_without_v2_fields_keeps_its_v1_fingerprint() -> None:
+    """Fields v2 added count only when set otherwise than by default: a request that
+    leaves them all to their defaults hashes as v1 did; one that sets any does not."""
+    assert fingerprint(TaskCreate(title="a")) == V1_FINGERPRINT
+    explicit_defaults = TaskCreate(title="a", priority="none", tags=[], time_zone="UTC")
+    assert fingerprint(explicit_defaults) == V1_FINGERPRINT
+    for changed in (
+        {"priority": "low"},
+        {"tags": ["x"]},
+        {"time_zone": "Europe/Paris"},
+        {"due_at": EPOCH_2024},
+        {"due_at": EPOCH_2024, "recurrence": "daily"},
+    ):
+        assert fingerprint(TaskCreate(title="a", **changed)) != V1_FINGERPRINT, changed
 
 
 @pytest.mark.postgres

@@ -176,8 +176,11 @@ class TestPatch:
             (TaskPatch(description="new"), {"description": "new"}),
             (TaskPatch(description=None), {"description": None}),
             (TaskPatch(description=""), {"description": ""}),
-            (TaskPatch(completed=False), {"completed": False}),
-            (TaskPatch(title="a", completed=False), {"title": "a", "completed": False}),
+            (TaskPatch(completed=False), {"completed": False, "completed_at": None}),
+            (
+                TaskPatch(title="a", completed=False),
+                {"title": "a", "completed": False, "completed_at": None},
+            ),
         ],
     )
     async def test_changes_only_the_given_fields(

@@ -8,3 +8,6 @@ A revision for some dialects only says so in a module-level ``dialects`` tuple (
 0002), which both its functions check, and which keeps its "Running upgrade" line out of
 the logs of the others.
 """
+
+MIGRATION_LOCK = 0x70D0
+"""The advisory lock migrators of one PostgreSQL database take in turn (``env.py``)."""

@@ -9,10 +9,9 @@ from contextlib import contextmanager
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from todo_core.migrations import MIGRATION_LOCK
 from todo_core.schema import metadata
 
-# Any constant shared by every process migrating the same database.
-_MIGRATION_LOCK = 0x70D0
 # Where alembic says "Running upgrade 0001 -> 0002, <the revision's first line>".
 _STEPS_LOG = logging.getLogger("alembic.runtime.migration")
 
@@ -55,7 +54,7 @@ def _run(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":
             # Several workers may start at once; one migrates, the others wait and then
             # find nothing left to do. Transaction-scoped, so it works through PgBouncer.
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         with _steps_for(connection.dialect.name):
             context.run_migrations()
 

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import CTE
 
 from todo_core.models import PRIORITIES
 from todo_core.schema import PriorityLevel, TagList, UTCTimestamp
@@ -62,7 +64,7 @@ def _hex(value: UUID) -> str:
     return value.hex
 
 
-_RANKS: Final = {level: rank for rank, level in enumerate(PRIORITIES)}
+_RANKS: Final[Mapping[str, int]] = {level: rank for rank, level in enumerate(PRIORITIES)}
 
 
 def _rank(level: str) -> int:
@@ -133,6 +135,16 @@ def _row_decoder(columns: Sequence[tuple[str, Binder | None, bool]]) -> RowDecod
     return decode
 
 
+def _writes(statement: sa.ClauseElement) -> bool:
+    """Whether ``statement`` changes rows: it is an INSERT, UPDATE or DELETE, or holds
+    one in a CTE (a SELECT over an ``UPDATE ... RETURNING``, as ``shapes.completion``)."""
+    dml = sa.Insert | sa.Update | sa.Delete
+    return isinstance(statement, dml) or any(
+        isinstance(node, CTE) and isinstance(node.element, dml)
+        for node in visitors.iterate(statement)
+    )
+
+
 def compile_statement(
     statement: sa.ClauseElement, dialect: DialectName, *, scans: bool = False
 ) -> Statement:
@@ -144,7 +156,7 @@ def compile_statement(
     for name in compiled.positiontup or ():
         kind = _kind(compiled.binds[name].type)
         parameters.append((name, None if kind is None else binders.get(kind)))
-    writes = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
+    writes = _writes(statement)
     columns = getattr(statement, "exported_columns", ())
     # Plain str: SQLAlchemy's names are a subclass of it, which orjson refuses as a key.
     names = tuple(str(column.key) for column in columns)

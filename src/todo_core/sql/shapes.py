@@ -31,6 +31,7 @@ from todo_core.sql.sorts import After, after_position, order_by
 
 __all__ = [
     "TASK_COLUMNS",
+    "completion",
     "create_once",
     "delete",
     "get",
@@ -41,11 +42,24 @@ __all__ = [
     "replay",
     "revision",
     "secret",
+    "tags",
     "update",
     "version",
 ]
 
-TASK_COLUMNS: Final = tuple(tasks.c[field] for field in Task.model_fields)
+# Migration 0004 backfills nothing: a task completed before it (or by a worker of the
+# previous release during a rolling upgrade) has no completed_at, and answers the time
+# it last changed; one un-completed by such a worker keeps a stale value, hidden here.
+_COMPLETED_AT: Final = sa.type_coerce(
+    sa.case(
+        (tasks.c.completed, sa.func.coalesce(tasks.c.completed_at, tasks.c.updated_at)),
+        else_=sa.null(),
+    ),
+    UTCTimestamp(),
+).label("completed_at")
+TASK_COLUMNS: Final = tuple(
+    _COMPLETED_AT if field == "completed_at" else tasks.c[field] for field in Task.model_fields
+)
 """What every statement that returns tasks selects: the columns of ``Task``'s fields."""
 _SCOPE: Final = sa.and_(
     tasks.c.user_id == sa.bindparam("scope_user"), tasks.c.id == sa.bindparam("scope_task")
@@ -83,17 +97,65 @@ def secret() -> sa.Select[Any]:
     return sa.select(settings.c.value).where(settings.c.name == "cursor_secret")
 
 
-def update(fields: Iterable[str], conditional: bool) -> sa.ClauseElement:
-    """Write ``fields`` (stored column names), stamping ``updated_at`` from bind ``now``."""
-    changes: dict[str, Any] = {name: sa.bindparam(name) for name in sorted(fields)}
-    changes["updated_at"] = next_stamp(
-        tasks.c.updated_at, sa.bindparam("now", type_=UTCTimestamp())
-    )
+def update(fields: Iterable[str], conditional: bool) -> sa.Update:
+    """Write ``fields`` (stored column names), stamping ``updated_at`` from bind ``now``.
+
+    A write of ``completed`` without ``completed_at`` sets that too, by the rule of
+    ``writes.settle``: the new ``updated_at`` when it completes the task, the time it
+    was completed when it already was, nothing when it is not.
+    """
+    changes: dict[str, Any] = {
+        name: sa.bindparam(name, type_=tasks.c[name].type) for name in sorted(fields)
+    }
+    stamp = next_stamp(tasks.c.updated_at, sa.bindparam("now", type_=UTCTimestamp()))
+    if "completed" in changes and "completed_at" not in changes:
+        changes["completed_at"] = sa.case(
+            (
+                changes["completed"],
+                sa.case(
+                    (tasks.c.completed, sa.func.coalesce(tasks.c.completed_at, tasks.c.updated_at)),
+                    else_=stamp,
+                ),
+            ),
+            else_=sa.null(),
+        )
+    changes["updated_at"] = stamp
     changes["version"] = tasks.c.version + 1
     statement = sa.update(tasks).where(_SCOPE).values(changes)
     if conditional:
         statement = statement.where(_VERSION_MATCHES)
     return statement.returning(*TASK_COLUMNS)
+
+
+def _successor_values() -> dict[str, Any]:
+    """A successor task's columns as binds named ``successor_<column>``."""
+    return {
+        column.name: sa.bindparam(f"successor_{column.name}", type_=column.type)
+        for column in tasks.c
+    }
+
+
+def completion(fields: Iterable[str], dialect: DialectName) -> tuple[sa.ClauseElement, ...]:
+    """A conditional ``update`` of ``fields`` that also inserts the successor it names
+    (binds ``successor_<column>``), only if the update applied; one transaction.
+
+    PostgreSQL does it in one statement (the insert selects from the update, a
+    data-modifying CTE); SQLite has no such CTEs, and inserts if the task now names
+    the successor.
+    """
+    changed = update(fields, conditional=True)
+    successor = _successor_values()
+    columns = list(successor)
+    if dialect == "postgresql":
+        updated = changed.cte("updated")
+        spawned = sa.insert(tasks).from_select(
+            columns, sa.select(*successor.values()).select_from(updated)
+        )
+        spawn = spawned.cte("spawned")
+        return (sa.select(*updated.c).add_cte(spawn),)
+    applied = sa.exists().where(_SCOPE, tasks.c.next_occurrence_id == successor["id"])
+    spawned = sa.insert(tasks).from_select(columns, sa.select(*successor.values()).where(applied))
+    return changed, spawned
 
 
 def delete(conditional: bool) -> sa.ClauseElement:
@@ -114,6 +176,33 @@ def listing(spec: SortSpec, filters: Iterable[str], after: After) -> sa.Select[A
     if after is not None:
         statement = statement.where(after_position(spec, after))
     return statement.order_by(*order_by(spec)).limit(sa.bindparam("limit", type_=sa.Integer()))
+
+
+def tags(dialect: DialectName, after: bool) -> sa.TextualSelect:
+    """A page of a user's tags with how many tasks carry each, in code point order,
+    one more than ``limit`` asks for; ``after``: only tags beyond bind ``after_tag``.
+
+    A task's tags are distinct, so counting rows counts tasks. The user's rows are
+    found by an index (the primary key's ``user_id``); their tags are unnested.
+    """
+    if dialect == "postgresql":
+        source = "tasks CROSS JOIN LATERAL unnest(tasks.tags) AS tag"
+        tag = 'tag COLLATE "C"'
+    else:  # json_each's values compare in BINARY collation: code point order too
+        source = "tasks, json_each(tasks.tags) AS each_tag"
+        tag = "each_tag.value"
+    beyond = f" AND {tag} > :after_tag" if after else ""
+    text = (
+        f"SELECT {tag} AS tag, count(*) AS count FROM {source} "
+        f"WHERE tasks.user_id = :user_id{beyond} GROUP BY {tag} ORDER BY {tag} LIMIT :limit"
+    )
+    binds: list[sa.BindParameter[Any]] = [
+        sa.bindparam("user_id", type_=sa.String()),
+        sa.bindparam("limit", type_=sa.Integer()),
+    ]
+    if after:
+        binds.append(sa.bindparam("after_tag", type_=sa.Text()))
+    return sa.text(text).bindparams(*binds).columns(tag=sa.Text(), count=sa.Integer())
 
 
 def _claim(dialect: DialectName) -> sa.Insert:
@@ -182,6 +271,10 @@ def replay() -> sa.Select[Any]:
         "id": keys.task_id,
         "user_id": keys.user_id,
         **{name: keys[name] for name in _SNAPSHOT},
+        "completed_at": sa.type_coerce(
+            sa.case((keys.completed, keys.created_at), else_=sa.null()), UTCTimestamp()
+        ),
+        "next_occurrence_id": sa.type_coerce(sa.null(), sa.Uuid()),
         "updated_at": keys.created_at,  # a task is created with both the same
         "version": sa.literal_column("1"),
     }

@@ -94,6 +94,16 @@ class Statements:
             ("update", fields, conditional), lambda: shapes.update(fields, conditional)
         )
 
+    def completion(self, fields: frozenset[str]) -> tuple[Statement, ...]:
+        """``update`` of ``fields`` under ``expected_version`` that inserts the successor
+        bound as ``successor_<column>`` if it applied: run in one transaction."""
+        return self._shape(("completion", fields), lambda: shapes.completion(fields, self.dialect))
+
+    def tags(self, *, after: bool) -> Statement:
+        """A page of a user's tags; binds ``user_id``, ``limit`` and, if ``after``,
+        ``after_tag``."""
+        return self._one(("tags", after), lambda: shapes.tags(self.dialect, after))
+
     def delete(self, *, conditional: bool) -> Statement:
         return self._one(("delete", conditional), lambda: shapes.delete(conditional))
 

@@ -1,7 +1,10 @@
 """The SQL store: one code path for PostgreSQL (asyncpg) and SQLite (sqlite3).
 
 Every write is a single conditional statement (``UPDATE``/``DELETE ... RETURNING``),
-never a read followed by a write, so concurrent writers cannot lose each other's work.
+never a read followed by a write, so concurrent writers cannot lose each other's work;
+but for a write whose outcome depends on the stored task (completing one that recurs):
+that one reads, then writes on the condition that the task is unchanged
+(``sql/completion.py``).
 See the package's docstring for the path of a statement from here to the driver.
 """
 
@@ -36,6 +39,9 @@ from todo_core.models import (
     FieldsPage,
     ListQuery,
     Page,
+    TagCount,
+    TagPage,
+    TagQuery,
     Task,
     TaskCreate,
     TaskPatch,
@@ -44,17 +50,20 @@ from todo_core.models import (
     trusted_task,
     validate_user_id,
 )
+from todo_core.sql.completion import SettledWrite
 from todo_core.sql.filters import applied_filters
 from todo_core.sql.sorts import After, position_kind
 from todo_core.sql.statement import Statement
 from todo_core.sql.statements import Statements
 from todo_core.timestamps import utc_now
 from todo_core.urls import DatabaseURL, parse_database_url
+from todo_core.writes import depends_on_stored
 
 __all__ = ["SCHEMA_REVISION", "Database", "SqlTaskStore", "open_sql_store"]
 
 _log = logging.getLogger("todo_core.sql")
 _DEFAULT_QUERY = ListQuery()
+_DEFAULT_TAG_QUERY = TagQuery()
 # Every version a row can hold: they start at 1 in a 32-bit INTEGER column. Any other
 # expected_version cannot match, and binding it would overflow the driver.
 _POSSIBLE_VERSIONS = range(1, 2**31)
@@ -83,7 +92,10 @@ class Database(Protocol):
 
     async def transaction(
         self, statements: Sequence[Statement], values: Mapping[str, Any]
-    ) -> list[Sequence[Any]]: ...
+    ) -> list[Sequence[Any]]:
+        """Run ``statements`` in one transaction; the rows of the last one that has
+        result columns (``Statement.columns``)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -142,10 +154,22 @@ class SqlTaskStore:
         self._statements = database.statements
         self._cursors = CursorCodec(cursor_secret)
         self._clock = clock or utc_now
+        self._settled_write = SettledWrite(
+            read=self.get,
+            stored=_stored_fields,
+            statements=self._completion_statements,
+            run=self._database.transaction,
+            clock=self._clock,
+        )
         # Keys of this process's creates in flight: a retry that overtakes its original
         # is told so at once. Other processes' are seen by the claim (on PostgreSQL) or
         # waited for (SQLite's file lock).
         self._claiming: set[tuple[str, str]] = set()
+
+    def _completion_statements(self, fields: frozenset[str], spawns: bool) -> tuple[Statement, ...]:
+        if spawns:
+            return self._statements.completion(fields)
+        return (self._statements.update(fields, conditional=True),)
 
     @property
     def database(self) -> Database:
@@ -230,6 +254,18 @@ class SqlTaskStore:
             return items, None
         return items, self._cursors.encode(user_id, query, trusted_task(items[-1]))
 
+    async def list_tags(self, user_id: str, query: TagQuery | None = None) -> TagPage:
+        validate_user_id(user_id)
+        query = query or _DEFAULT_TAG_QUERY
+        after = self._cursors.decode_tag(user_id, query.cursor)
+        statement = self._statements.tags(after=after is not None)
+        values = {"user_id": user_id, "limit": query.limit + 1, "after_tag": after}
+        rows = await self._database.fetch(statement, values)
+        items = [TagCount(str(tag), int(count)) for tag, count in rows[: query.limit]]
+        if len(rows) <= query.limit:
+            return TagPage(items, None)
+        return TagPage(items, self._cursors.encode_tag(user_id, items[-1].tag))
+
     async def replace(
         self,
         user_id: str,
@@ -238,7 +274,10 @@ class SqlTaskStore:
         *,
         expected_version: int | None = None,
     ) -> Task:
-        return await self._update(user_id, task_id, data.model_dump(), expected_version)
+        fields = data.model_dump()
+        if depends_on_stored(fields):
+            return await self._settled(user_id, task_id, lambda _: dict(fields), expected_version)
+        return await self._update(user_id, task_id, fields, expected_version)
 
     async def patch(
         self,
@@ -248,7 +287,23 @@ class SqlTaskStore:
         *,
         expected_version: int | None = None,
     ) -> Task:
-        return await self._update(user_id, task_id, data.changes(), expected_version)
+        changes = data.changes()
+        if depends_on_stored(changes):
+            return await self._settled(user_id, task_id, data.applied_to, expected_version)
+        return await self._update(user_id, task_id, changes, expected_version)
+
+    async def _settled(
+        self,
+        user_id: str,
+        task_id: UUID,
+        fields_of: Callable[[Task], dict[str, Any]],
+        expected_version: int | None,
+    ) -> Task:
+        validate_user_id(user_id)
+        if expected_version is not None and expected_version not in _POSSIBLE_VERSIONS:
+            await self.get(user_id, task_id)  # TaskNotFound first, as a direct write
+            raise PreconditionFailed(task_id, expected_version)
+        return await self._settled_write(user_id, task_id, fields_of, expected_version)
 
     async def delete(
         self, user_id: str, task_id: UUID, *, expected_version: int | None = None

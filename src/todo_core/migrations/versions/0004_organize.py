@@ -18,8 +18,13 @@ and the store answers their ``updated_at`` for it (``shapes.TASK_COLUMNS``).
 
 from __future__ import annotations
 
+import random
+import time
+
 import sqlalchemy as sa
 from alembic import op
+
+from todo_core.migrations import MIGRATION_LOCK
 
 revision = "0004"
 down_revision = "0003"
@@ -44,6 +49,12 @@ _TASK_ONLY = (
     ("next_occurrence_id", "UUID", "CHAR(32)"),
 )
 _TABLES = (("tasks", _TASK_FIELDS + _TASK_ONLY), ("idempotency_keys", _TASK_FIELDS))
+# How long to wait for an index that another migrator is building (a large table's
+# build takes minutes; ours must not give up before it does).
+_BUILD_WAIT = 3600.0
+# What a build that raced another migrator's fails with: deadlock detected, and "tuple
+# concurrently updated" (both creating the same index's catalog entry).
+_RACES = frozenset({"40P01", "XX000"})
 _INDEXES = (
     ("ix_tasks_user_priority", "user_id, priority, id"),
     ("ix_tasks_user_due", "user_id, due_at, id"),
@@ -53,12 +64,15 @@ _INDEXES = (
 
 def upgrade() -> None:
     postgresql = op.get_context().dialect.name == "postgresql"
-    for table, columns in _TABLES:
-        for name, on_postgresql, on_sqlite in columns:
-            if postgresql:
-                op.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {on_postgresql}")
-            else:
+    for table, fields in _TABLES:
+        for name, on_postgresql, on_sqlite in fields:
+            if not postgresql:
                 op.execute(f"ALTER TABLE {table} ADD COLUMN {name} {on_sqlite}")
+            elif not _has_column(table, name):
+                # Not ADD COLUMN IF NOT EXISTS alone: it locks the table even when the
+                # column is there, and waits for another migrator's index build, which
+                # waits for this transaction: a deadlock.
+                op.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {on_postgresql}")
     if not postgresql:
         for name, columns in _INDEXES:
             # SQLite sorts NULL first, so descending already puts it last; and it does
@@ -67,11 +81,68 @@ def upgrade() -> None:
         return
     with op.get_context().autocommit_block():
         for name, columns in _INDEXES:
-            # A build that failed half-way leaves an INVALID index of this name behind,
-            # which IF NOT EXISTS would keep: drop it first.
+            _build_index(name, columns)
+    # The block committed, releasing the migration lock (migrations/env.py) that made
+    # other migrators wait: one of them may have finished this revision meanwhile and
+    # recorded it. Take the lock again, and leave the record where Alembic's own
+    # "0003 -> 0004" step (next, in this transaction) expects it.
+    bind = op.get_bind()
+    bind.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+    bind.exec_driver_sql(
+        f"UPDATE alembic_version SET version_num = '{down_revision}' "
+        f"WHERE version_num = '{revision}'"
+    )
+
+
+def _has_column(table: str, name: str) -> bool:
+    found = op.get_bind().execute(
+        sa.text(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = :table AND column_name = :name"
+        ),
+        {"table": table, "name": name},
+    )
+    return found.first() is not None
+
+
+def _build_index(name: str, columns: str) -> None:
+    """Build index ``name`` unless it is there and usable; return once it is.
+
+    Another migrator may be building it (or another index of the table) right now: two
+    concurrent builds on one table can deadlock, so this waits for theirs to end first,
+    and should both start at once, the one PostgreSQL aborts tries again. An INVALID
+    index that nobody is building is what a failed build left: built again.
+    """
+    deadline = time.monotonic() + _BUILD_WAIT
+    while True:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"index {name} is still not usable after {_BUILD_WAIT} s")
+        if _is_being_built():
+            time.sleep(0.2)
+            continue
+        try:
             if _is_invalid_index(name):
-                op.execute(f"DROP INDEX CONCURRENTLY {name}")
+                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tasks ({columns})")
+        except sa.exc.DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) not in _RACES:
+                raise
+            time.sleep(random.uniform(0.1, 0.5))
+            continue
+        if not _is_invalid_index(name):
+            return
+
+
+def _is_being_built() -> bool:
+    # Another migrator's build of any index on the table: the one of an index may
+    # not name it yet.
+    found = op.get_bind().execute(
+        sa.text(
+            "SELECT 1 FROM pg_stat_progress_create_index "
+            "WHERE relid = CAST('tasks' AS regclass) AND pid <> pg_backend_pid()"
+        )
+    )
+    return found.first() is not None
 
 
 def _is_invalid_index(name: str) -> bool:
