@@ -47,7 +47,7 @@ def test_task_timestamps_are_written_as_rfc3339(moment: datetime) -> None:
         completed=True,
         due_at=moment,
         priority="none",
-        tags=("home",),  # a driver may hand out a tuple
+        tags=("home",),  # type: ignore[arg-type]  # a driver may hand out a tuple
         recurrence="daily",
         time_zone="UTC",
         completed_at=moment,
