@@ -8,9 +8,10 @@ strict as the server in both directions, since schemathesis checks both:
 
 ``due_at`` (and ``due_min``/``due_max``)
     One pattern for RFC 3339 with seconds and an offset, ``T``/``Z`` in either case,
-    0-6 fractional digits, each component in its range. What a pattern cannot say is
-    left to the server: a day the month lacks (Feb 30) and the few minutes at either
-    end of the years 0001-9999 that an offset moves out of range are 422.
+    0-6 fractional digits, each component in its range, days per month (29 February
+    in leap years only). On 0001-01-01 and 9999-12-31 it takes only offsets that keep
+    the time in range in every case (a narrowing: ``0001-01-01T05:00:00+01:00`` is
+    valid but not described).
 ``tags`` (and the ``tag`` filter)
     Each item is stripped like a title and must then be 1-40 code points without NUL
     or comma (lower-casing that changes a tag's length, as with ``İ``, is left to the
@@ -54,10 +55,24 @@ LIST_SORTS: Final = (
 )
 
 _YEAR: Final = r"(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
-_DATE: Final = rf"{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-_TIME: Final = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
-_OFFSET: Final = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-DUE_AT_PATTERN: Final = rf"^{_DATE}[Tt]{_TIME}{_OFFSET}$"
+_LEAP_YEAR: Final = (
+    r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+)
+_MONTH_DAY: Final = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_TIME: Final = r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+_OFFSET: Final = r"(?:[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+_ZERO: Final = r"(?:[Zz]|[+-]00:00)"
+# The first and last day of the range take only offsets that keep them in it.
+DUE_AT_PATTERN: Final = (
+    rf"^(?:(?!0001-01-01|9999-12-31)(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}"
+    rf"(?:[Zz]|{_OFFSET})"
+    rf"|0001-01-01{_TIME}(?:{_ZERO}|-(?:[01][0-9]|2[0-3]):[0-5][0-9])"
+    rf"|9999-12-31{_TIME}(?:{_ZERO}|\+(?:[01][0-9]|2[0-3]):[0-5][0-9]))$"
+)
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -379,7 +379,7 @@ class TestCheckResponse:
             self.check_in(document or DOCUMENT, method, path, status, error(code), headers)
 
     def test_checks_the_replay_header(self) -> None:
-        task: dict[str, object] = {
+        task: dict[str, Any] = {
             "id": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
             "user_id": "alice",
             "title": "t",

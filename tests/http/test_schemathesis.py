@@ -27,6 +27,10 @@ turning the check off:
   ``IDEMPOTENCY_KEY_REUSED`` by contract, and generated requests reuse keys with new
   bodies all the time. Positive requests therefore get a key of their own
   (``_positive_only``); tests/http/test_idempotency.py covers reuse.
+* A ``PATCH`` that sets ``recurrence`` without ``due_at``: valid on a task that has a
+  ``due_at``, a 422 on one that has none (the stored task decides, after 404 and 412).
+  Positive patches that set a recurrence therefore also send a ``due_at``
+  (``_positive_only``); tests/http/test_contract_organize.py covers the 422.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from todo_http import Settings, create_app
 from todo_http.openapi import openapi_document
 
 SEED: Final = 20261130
+_SOME_DUE_AT: Final = "2030-01-01T09:00:00Z"
 MAX_EXAMPLES: Final = 30
 POSITIVE_STATUSES_WITH_412: Final = [
     "2xx",
@@ -202,6 +207,14 @@ def _positive_only(case: Case[Any]) -> Case[Any]:
         case.query.pop("cursor", None)
     if case.headers and "Idempotency-Key" in case.headers:
         case.headers["Idempotency-Key"] = uuid4().hex
+    body = case.body
+    if (
+        case.method == "PATCH"
+        and isinstance(body, dict)
+        and body.get("recurrence") is not None
+        and "due_at" not in body
+    ):
+        body["due_at"] = _SOME_DUE_AT
     return case
 
 
