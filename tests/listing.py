@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, get_args
 
 from todo_core import ListQuery, SortOrder, Task, TaskStore
 from todo_core.models import PRIORITIES
+
+SORTS: Final[tuple[SortOrder, ...]] = get_args(SortOrder)
+"""Every ``sort`` the listing takes (the contract's list; test_organize_listing checks it)."""
 
 
 async def walk(store: TaskStore, user_id: str, query: ListQuery | None = None) -> list[Task]:

@@ -156,14 +156,15 @@ def _distinct_tags(tags: list[str]) -> list[str]:
 
 
 @cache
-def _time_zones() -> frozenset[str]:
+def time_zones() -> frozenset[str]:
+    """Every name ``time_zone`` accepts: Python's ``zoneinfo`` keys but ``localtime``."""
     # Reading the zone database takes milliseconds: once per process. "localtime" is the
     # server's own zone, not a place, and would make recurrence differ by host.
     return frozenset(available_timezones() - {"localtime"})
 
 
 def _known_time_zone(value: str) -> str:
-    if not 1 <= len(value) <= TIME_ZONE_MAX or value not in _time_zones():
+    if not 1 <= len(value) <= TIME_ZONE_MAX or value not in time_zones():
         raise PydanticCustomError(
             "time_zone_unknown", "must be an IANA time zone name such as Europe/Paris or UTC"
         )

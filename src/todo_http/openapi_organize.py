@@ -26,9 +26,17 @@ a recurrence without ``due_at``
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, get_args
 
-from todo_core.models import PRIORITIES, TAG_MAX, TAGS_MAX, TIME_ZONE_MAX, _time_zones
+from todo_core.models import (
+    PRIORITIES,
+    TAG_MAX,
+    TAGS_MAX,
+    TIME_ZONE_MAX,
+    SortOrder,
+    time_zones,
+)
+from todo_core.recurrence import RECURRENCES
 
 __all__ = [
     "DUE_AT_PATTERN",
@@ -40,19 +48,7 @@ __all__ = [
     "recurrence_needs_due",
 ]
 
-RECURRENCES: Final = ("daily", "weekly", "monthly", "yearly")
-LIST_SORTS: Final = (
-    "created_at",
-    "-created_at",
-    "updated_at",
-    "-updated_at",
-    "title",
-    "-title",
-    "due_at",
-    "-due_at",
-    "priority",
-    "-priority",
-)
+LIST_SORTS: Final = get_args(SortOrder)
 
 _YEAR: Final = r"(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
 _LEAP_YEAR: Final = (
@@ -103,7 +99,7 @@ def organize_schemas(whitespace: str) -> dict[str, Any]:
         "Recurrence": {"type": "string", "enum": list(RECURRENCES)},
         "TimeZone": {
             "type": "string",
-            "enum": sorted(_time_zones()),
+            "enum": sorted(time_zones()),
             "maxLength": TIME_ZONE_MAX,
             "description": "An IANA time zone name (zoneinfo); governs recurrence arithmetic.",
         },

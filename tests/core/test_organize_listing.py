@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.listing import expected_order, kept_by, walk
+from tests.listing import SORTS, expected_order, kept_by, walk
 from tests.values import (
     ALICE,
     DUE_INSTANTS,
@@ -21,18 +21,6 @@ from tests.values import (
 )
 from todo_core import InvalidCursor, ListQuery, SortOrder, Task, TaskCreate, TaskStore
 
-SORTS: list[SortOrder] = [
-    "created_at",
-    "-created_at",
-    "updated_at",
-    "-updated_at",
-    "title",
-    "-title",
-    "due_at",
-    "-due_at",
-    "priority",
-    "-priority",
-]
 TASKS = st.lists(
     st.fixed_dictionaries(
         {
@@ -252,3 +240,8 @@ class TestCursors:
         in_range = [task for task in created if task.due_at is not None]
         listed = await walk(store, ALICE, ListQuery(sort=sort, limit=1, due_min=start))
         assert listed == expected_order(in_range, sort)
+
+
+def test_the_listing_takes_exactly_the_contracts_sorts() -> None:
+    fields = ("created_at", "updated_at", "title", "due_at", "priority")
+    assert sorted(SORTS) == sorted([*fields, *(f"-{field}" for field in fields)])

@@ -30,6 +30,7 @@ from yarl import URL
 
 from tests.backends import BACKENDS, POSTGRES_BACKENDS, open_backend, postgres_backend_url
 from tests.http.api_client import TIMESTAMP, ApiClient, Reply, task_path, tasks_path
+from tests.listing import SORTS
 from tests.successors import next_due_at
 from tests.values import (
     DUE_ATS,
@@ -43,18 +44,6 @@ from todo_http import create_app
 
 T = TypeVar("T")
 USERS = ["alice", "Alice"]  # two users whose ids differ only in case
-SORTS = [
-    "created_at",
-    "-created_at",
-    "updated_at",
-    "-updated_at",
-    "title",
-    "-title",
-    "due_at",
-    "-due_at",
-    "priority",
-    "-priority",
-]
 PRIORITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 LINK = re.compile(r'<([^<>]+)>; rel="next"')
 
