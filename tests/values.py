@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from hypothesis import strategies as st
 
@@ -72,6 +73,26 @@ RAW_TAGS = st.builds(
     st.booleans(),
 )
 TAG_LISTS = st.lists(RAW_TAGS, max_size=5)
+
+# What a task holds for each field a write leaves out: the writable ones but title, and
+# the organizing ones with the read-only pair (what every answer carries by default).
+WRITABLE_DEFAULTS: Final[dict[str, Any]] = {
+    "description": None,
+    "completed": False,
+    "due_at": None,
+    "priority": "none",
+    "tags": [],
+    "recurrence": None,
+    "time_zone": "UTC",
+}
+ORGANIZING_DEFAULTS: Final[dict[str, Any]] = {
+    **{name: WRITABLE_DEFAULTS[name] for name in ("due_at", "priority", "tags", "recurrence")},
+    "time_zone": "UTC",
+    "completed_at": None,
+    "next_occurrence_id": None,
+}
+# The last day due_at allows: completing a task due then makes no successor.
+LAST_DAY: Final = datetime(9999, 12, 31, 12, 0, tzinfo=UTC)
 
 
 def normalized_tags(raw: list[str]) -> list[str]:

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from tests.values import DUE_ATS, PRIORITY_LEVELS, RECURRENCES, TAG_LISTS, TIME_ZONES
+from tests.values import (
+    DUE_ATS,
+    LAST_DAY,
+    PRIORITY_LEVELS,
+    RECURRENCES,
+    TAG_LISTS,
+    TIME_ZONES,
+    WRITABLE_DEFAULTS,
+)
 from todo_core import ListQuery, TaskCreate, TaskPatch, TaskReplace
 
 TITLE_MAX = 200
@@ -81,7 +89,6 @@ DESCRIPTIONS = st.one_of(
 )
 # The organizing fields. Some tasks are due on the last day due_at allows, so that
 # completing them makes no successor.
-LAST_DAY = datetime(9999, 12, 31, 12, 0, tzinfo=UTC)
 DUE_TIMES = st.one_of(DUE_ATS, st.just(LAST_DAY))
 ORGANIZING = {
     "due_at": st.one_of(st.none(), DUE_TIMES),
@@ -92,15 +99,7 @@ ORGANIZING = {
 }
 # Every field a write may set, in the order a task holds them.
 WRITABLE = ("title", "description", "completed", *ORGANIZING)
-DEFAULTS: dict[str, Any] = {
-    "description": None,
-    "completed": False,
-    "due_at": None,
-    "priority": "none",
-    "tags": [],
-    "recurrence": None,
-    "time_zone": "UTC",
-}
+DEFAULTS: Final = WRITABLE_DEFAULTS
 
 
 DEFAULT_DUE = datetime(2026, 12, 24, 18, 0, tzinfo=UTC)

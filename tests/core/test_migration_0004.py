@@ -11,20 +11,17 @@ import asyncio
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.backends import SQL_BACKENDS, fresh_postgres_database
+from tests.backends import fresh_postgres_database
+from tests.core.alembic_config import alembic_config
 from tests.values import ALICE, EPOCH_2024
 from todo_core import open_store
 from todo_core.engine import create_engine
@@ -49,30 +46,8 @@ V1_TASKS = sa.table(
 UPDATED = EPOCH_2024 + timedelta(minutes=5)
 
 
-@pytest.fixture(name="url", params=SQL_BACKENDS)
-async def _url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A new, empty database of each SQL backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
-    else:
-        async with fresh_postgres_database() as url:
-            yield url
-
-
-@pytest.fixture(name="engine")
-async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
 def _migrate_to_0003(connection: Connection) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(files("todo_core") / "migrations"))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "0003")
+    command.upgrade(alembic_config(connection), "0003")
 
 
 async def insert_v1(engine: AsyncEngine, title: str, *, completed: bool) -> uuid.UUID:
@@ -105,7 +80,7 @@ def assert_v2_defaults(task: Task, *, completed: bool) -> None:
 
 
 @pytest.fixture(name="v1_database")
-async def _v1_database(url: str, engine: AsyncEngine) -> dict[bool, uuid.UUID]:
+async def _v1_database(empty_url: str, engine: AsyncEngine) -> dict[bool, uuid.UUID]:
     """The database at revision 0003 with a completed and an open task, by completed."""
     async with engine.connect() as connection:
         await connection.run_sync(_migrate_to_0003)
@@ -118,13 +93,13 @@ async def _v1_database(url: str, engine: AsyncEngine) -> dict[bool, uuid.UUID]:
 
 
 async def test_v1_tasks_read_with_the_defaults(
-    url: str, engine: AsyncEngine, v1_database: dict[bool, uuid.UUID]
+    empty_url: str, engine: AsyncEngine, v1_database: dict[bool, uuid.UUID]
 ) -> None:
     """After the upgrade, the tasks v1 wrote read back with priority none, no tags, UTC,
     and completed_at = updated_at for a completed one, null for the other."""
     await upgrade_schema(engine)
     assert await current_revision(engine) == head_revision()
-    async with open_store(url) as store:
+    async with open_store(empty_url) as store:
         for completed, task_id in v1_database.items():
             task = await store.get(ALICE, task_id)
             assert task.completed is completed
@@ -132,26 +107,26 @@ async def test_v1_tasks_read_with_the_defaults(
 
 
 async def test_v1_workers_keep_inserting(
-    url: str, engine: AsyncEngine, v1_database: dict[bool, uuid.UUID]
+    empty_url: str, engine: AsyncEngine, v1_database: dict[bool, uuid.UUID]
 ) -> None:
     """An INSERT naming only the v1 columns (a worker of the previous release in a
     rolling upgrade) still works after the upgrade, and its task reads with defaults."""
     await upgrade_schema(engine)
     task_id = await insert_v1(engine, "late", completed=True)
-    async with open_store(url) as store:
+    async with open_store(empty_url) as store:
         assert_v2_defaults(await store.get(ALICE, task_id), completed=True)
 
 
 async def test_upgrading_again_changes_nothing(
-    url: str, engine: AsyncEngine, v1_database: dict[bool, uuid.UUID]
+    empty_url: str, engine: AsyncEngine, v1_database: dict[bool, uuid.UUID]
 ) -> None:
     """Running the migrations again at head is a no-op: same revision, same tasks."""
     await upgrade_schema(engine)
-    async with open_store(url) as store:
+    async with open_store(empty_url) as store:
         before = [await store.get(ALICE, task_id) for task_id in v1_database.values()]
     await upgrade_schema(engine)
     assert await current_revision(engine) == head_revision()
-    async with open_store(url) as store:
+    async with open_store(empty_url) as store:
         assert [await store.get(ALICE, task_id) for task_id in v1_database.values()] == before
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +14,7 @@ from tests.values import (
     ALICE,
     EPOCH_2024,
     OPTIONAL_DUE_ATS,
+    ORGANIZING_DEFAULTS,
     PRIORITY_LEVELS,
     RFC3339_UTC,
     TAG_LISTS,
@@ -32,15 +33,7 @@ FULL: dict[str, Any] = {
     "recurrence": "weekly",
     "time_zone": "Europe/Paris",
 }
-DEFAULTS: dict[str, Any] = {
-    "due_at": None,
-    "priority": "none",
-    "tags": [],
-    "recurrence": None,
-    "time_zone": "UTC",
-    "completed_at": None,
-    "next_occurrence_id": None,
-}
+DEFAULTS: Final = ORGANIZING_DEFAULTS
 ONE_SECOND = timedelta(seconds=1)
 
 

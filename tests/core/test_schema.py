@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateIndex
 
-from tests.backends import SQL_BACKENDS, fresh_postgres_database
+from tests.backends import fresh_postgres_database
+from tests.core.alembic_config import alembic_config
 from tests.listing import walk
 from tests.values import ALICE
 from todo_core import ListQuery, SchemaNotCurrent, StoreError, TaskCreate, open_store
@@ -36,34 +35,6 @@ from todo_core.migrate import (
 )
 from todo_core.schema import UTCTimestamp, metadata, next_stamp
 from todo_core.sql import SCHEMA_REVISION, SqlTaskStore, Statements
-
-
-@pytest.fixture(name="empty_url", params=SQL_BACKENDS)
-async def _empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """The URL of a new, empty database of each SQL backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'schema.db'}"
-    else:
-        async with fresh_postgres_database() as url:
-            yield url
-
-
-@pytest.fixture(name="engine")
-async def _engine(empty_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine with this package's settings on the empty database."""
-    engine = create_engine(empty_url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-def alembic_config(connection: Connection) -> Config:
-    """Alembic pointed at the migrations shipped inside the installed package."""
-    config = Config()
-    config.set_main_option("script_location", str(files("todo_core") / "migrations"))
-    config.attributes["connection"] = connection
-    return config
 
 
 async def schema_differences(engine: AsyncEngine, target: sa.MetaData = metadata) -> list[Any]:

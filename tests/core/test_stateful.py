@@ -51,7 +51,6 @@ from tests.core.machine_inputs import (
     DEFAULTS,
     DUE_TIMES,
     INVALID_INPUTS,
-    LAST_DAY,
     PATCHES,
     PIECES,
     VERSIONS,
@@ -60,7 +59,7 @@ from tests.core.machine_inputs import (
 )
 from tests.listing import expected_order, kept_by
 from tests.successors import next_due_at
-from tests.values import PRIORITY_LEVELS, normalized_tags
+from tests.values import LAST_DAY, PRIORITY_LEVELS, normalized_tags
 from todo_core import (
     IdempotencyKeyReused,
     InvalidCursor,

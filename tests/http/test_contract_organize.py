@@ -7,7 +7,7 @@ import asyncio
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from uuid import uuid4
 
 import pytest
@@ -17,18 +17,11 @@ from hypothesis import strategies as st
 
 from tests.backends import BACKENDS, POSTGRES_BACKENDS, open_backend, postgres_backend_url
 from tests.http.api_client import TIMESTAMP, ApiClient, task_path, tasks_path
+from tests.values import ORGANIZING_DEFAULTS
 from todo_http import create_app
 
 ALICE = "alice"
-DEFAULTS: dict[str, Any] = {
-    "due_at": None,
-    "priority": "none",
-    "tags": [],
-    "recurrence": None,
-    "time_zone": "UTC",
-    "completed_at": None,
-    "next_occurrence_id": None,
-}
+DEFAULTS: Final = ORGANIZING_DEFAULTS
 BAD_DUE_AT = [
     pytest.param("2026-12-24T18:00:00", id="no offset"),
     pytest.param("2026-12-24", id="date only"),

@@ -11,7 +11,7 @@ from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -34,10 +34,12 @@ from tests.listing import SORTS
 from tests.successors import next_due_at
 from tests.values import (
     DUE_ATS,
+    LAST_DAY,
     PRIORITY_LEVELS,
     RECURRENCES,
     TAG_LISTS,
     TIME_ZONES,
+    WRITABLE_DEFAULTS,
     normalized_tags,
 )
 from todo_http import create_app
@@ -59,7 +61,6 @@ queries = st.one_of(st.none(), st.sampled_from(["", "a", "MI", "é", "%", "b "])
 
 # The organizing fields as a client writes them: due times with any offset, some on
 # the last day due_at allows (completing those makes no successor).
-LAST_DAY = datetime(9999, 12, 31, 12, 0, tzinfo=UTC)
 _moments = st.one_of(DUE_ATS, st.just(LAST_DAY))
 _offsets = st.sampled_from([timedelta(0), timedelta(hours=1), timedelta(hours=-5, minutes=-30)])
 due_texts = st.builds(
@@ -73,15 +74,7 @@ ORGANIZING = {
     "time_zone": TIME_ZONES,
 }
 WRITABLE = ("title", "description", "completed", *ORGANIZING)
-DEFAULTS: dict[str, Any] = {
-    "description": None,
-    "completed": False,
-    "due_at": None,
-    "priority": "none",
-    "tags": [],
-    "recurrence": None,
-    "time_zone": "UTC",
-}
+DEFAULTS: Final = WRITABLE_DEFAULTS
 
 
 def _due_if_recurring(body: dict[str, Any]) -> dict[str, Any]:
