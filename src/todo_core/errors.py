@@ -10,6 +10,10 @@ when they are built. Everything a store can raise is one of these::
     │                         (also a ValueError)
     ├── InvalidPatch          a patch that would leave the stored task breaking a rule
     │                         (also a ValueError)
+    ├── InvalidSyncToken      a change feed token this store did not issue for this
+    │                         user (also a ValueError)
+    ├── SyncTokenExpired      a feed token whose position is older than the retention
+    │                         window: list the tasks again
     ├── IdempotencyKeyReused  a create's key was first used for a different request
     │                         (also a ValueError)
     ├── IdempotencyKeyInUse   a create with this key is still running
@@ -32,10 +36,12 @@ __all__ = [
     "IdempotencyKeyReused",
     "InvalidCursor",
     "InvalidPatch",
+    "InvalidSyncToken",
     "PreconditionFailed",
     "SchemaNotCurrent",
     "StoreError",
     "StoreUnavailable",
+    "SyncTokenExpired",
     "TaskNotFound",
     "TodoError",
 ]
@@ -87,6 +93,25 @@ class InvalidPatch(TodoError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class InvalidSyncToken(TodoError, ValueError):
+    """A change feed token was malformed, tampered with, or issued for another user."""
+
+    code = "invalid_sync_token"
+
+    def __init__(self) -> None:
+        super().__init__("sync token is malformed or was issued for another user")
+
+
+class SyncTokenExpired(TodoError):
+    """A feed token's position is older than the retention window: deletions it would
+    need may be forgotten, so the client must list the tasks again."""
+
+    code = "sync_token_expired"
+
+    def __init__(self) -> None:
+        super().__init__("sync token is older than the retention window: list the tasks again")
 
 
 class IdempotencyKeyReused(TodoError, ValueError):

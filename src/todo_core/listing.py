@@ -134,12 +134,12 @@ class CursorCodec:
         digest = hmac.new(self._secret, binding + b"\n" + payload, hashlib.sha256).digest()
         return digest[:_MAC_BYTES]
 
-    def _seal(self, binding: bytes, payload: object) -> str:
+    def seal(self, binding: bytes, payload: object) -> str:
         raw = orjson.dumps(payload)
         return f"{_b64encode(raw)}.{_b64encode(self._mac(binding, raw))}"
 
-    def _open(self, binding: bytes, cursor: str) -> object:
-        """The payload ``_seal`` wrote for ``binding``. Raises ``InvalidCursor``."""
+    def open(self, binding: bytes, cursor: str) -> object:
+        """The payload ``seal`` wrote for ``binding``. Raises ``InvalidCursor``."""
         try:
             payload_text, mac_text = cursor.split(".")
             payload, mac = _b64decode(payload_text), _b64decode(mac_text)
@@ -160,7 +160,7 @@ class CursorCodec:
         """A cursor for the page that follows ``last`` in this user's listing for ``query``."""
         key = sort_key(last, SORTS[query.sort])
         wire_key = to_micros(key) if isinstance(key, datetime) else key
-        return self._seal(_task_binding(user_id, query), [wire_key, last.id.hex])
+        return self.seal(_task_binding(user_id, query), [wire_key, last.id.hex])
 
     def decode(self, user_id: str, query: ListQuery) -> Position | None:
         """The position ``query.cursor`` points at, or None on a first page.
@@ -171,7 +171,7 @@ class CursorCodec:
         """
         if query.cursor is None:
             return None
-        payload = self._open(_task_binding(user_id, query), query.cursor)
+        payload = self.open(_task_binding(user_id, query), query.cursor)
         # The MAC proves we wrote this payload; the checks below only guard against a
         # secret shared with a different (older or newer) cursor format.
         if not (isinstance(payload, list) and len(payload) == 2):
@@ -185,7 +185,7 @@ class CursorCodec:
 
     def encode_tag(self, user_id: str, tag: str) -> str:
         """A cursor for the page of ``user_id``'s tags that follows ``tag``."""
-        return self._seal(_tag_binding(user_id), tag)
+        return self.seal(_tag_binding(user_id), tag)
 
     def decode_tag(self, user_id: str, cursor: str | None) -> str | None:
         """The tag a tag listing's ``cursor`` ends after, or None on a first page.
@@ -195,7 +195,7 @@ class CursorCodec:
         """
         if cursor is None:
             return None
-        tag = self._open(_tag_binding(user_id), cursor)
+        tag = self.open(_tag_binding(user_id), cursor)
         if not isinstance(tag, str):
             raise InvalidCursor()
         return tag

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
+from todo_core.feed import DEFAULT_RETENTION, ChangePage, TrashedTask, TrashPage, TrashQuery
 from todo_core.idempotency import Created
 from todo_core.models import (
     FieldsPage,
@@ -20,6 +21,7 @@ from todo_core.models import (
     TaskPatch,
     TaskReplace,
 )
+from todo_core.signal import ChangeSignal
 
 __all__ = ["TaskStore", "open_store"]
 
@@ -34,6 +36,9 @@ class TaskStore(Protocol):
     ``updated_at`` strictly later and ``version`` one higher. Database failures raise
     ``StoreUnavailable`` (transient) or ``StoreError``; nothing else escapes.
     """
+
+    signal: ChangeSignal
+    """Wakes readers of a user's feed after each write this store commits."""
 
     async def create(self, user_id: str, data: TaskCreate) -> Task:
         """Store a new task (version 1) and return it."""
@@ -107,7 +112,51 @@ class TaskStore(Protocol):
     async def delete(
         self, user_id: str, task_id: UUID, *, expected_version: int | None = None
     ) -> Task:
-        """Delete and return the deleted task. Raises ``TaskNotFound``, ``PreconditionFailed``."""
+        """Move a task to the trash and return it as it was (no ``deleted_at``, the same
+        ``updated_at``); from then on it is absent from every other call but ``trash``,
+        ``restore``, ``purge`` and ``changes``. Raises ``TaskNotFound``,
+        ``PreconditionFailed``."""
+        ...
+
+    async def changes(
+        self, user_id: str, since: str | None = None, *, limit: int = 100
+    ) -> ChangePage:
+        """The user's tasks that changed after ``since``, each once at its latest change,
+        oldest change first, at most ``limit`` (1-500) of them.
+
+        Without ``since``: no items, and a token for the present moment (take it before
+        listing the tasks, then follow the feed from it). Every write, the trashing,
+        restoring and purging of tasks and a successor's creation included, moves the
+        feed; a client following ``next_since`` misses none, whatever runs concurrently.
+        Raises ``InvalidSyncToken``, ``SyncTokenExpired``.
+        """
+        ...
+
+    async def trash(self, user_id: str, query: TrashQuery | None = None) -> TrashPage:
+        """One keyset page of the user's trash, most recently deleted first.
+        Raises ``InvalidCursor``."""
+        ...
+
+    async def restore(self, user_id: str, task_id: UUID) -> Task:
+        """Bring a trashed task back (same ``id``, later ``updated_at``, next version).
+        Raises ``TaskNotFound`` when it is not in the user's trash."""
+        ...
+
+    async def purge(self, user_id: str, task_id: UUID) -> TrashedTask:
+        """Remove a task from the trash for good and return it as the trash held it.
+        The feed keeps reporting it deleted until the retention window passes.
+        Raises ``TaskNotFound`` when it is not in the user's trash."""
+        ...
+
+    async def empty_trash(self, user_id: str) -> int:
+        """Purge every task in the user's trash; returns how many."""
+        ...
+
+    async def purge_expired(self, *, limit: int = 1000) -> int:
+        """Forget at most ``limit`` trashed tasks and deletion records older than the
+        retention window; returns how many went. One call at a time does the work
+        across every process (the others return 0 at once); it never blocks writes
+        for long, so it can run beside requests, as ``todo_http`` runs it."""
         ...
 
     async def ping(self) -> None:
@@ -122,6 +171,7 @@ async def open_store(
     create_schema: bool = False,
     cursor_secret: bytes | str | None = None,
     clock: Callable[[], datetime] | None = None,
+    retention: timedelta = DEFAULT_RETENTION,
     **options: object,
 ) -> AsyncIterator[TaskStore]:
     """Open a store for ``url`` and close everything it opened on exit.
@@ -134,7 +184,9 @@ async def open_store(
     without it the schema must already be current (``todo_core.migrate.migrate``).
     ``cursor_secret`` signs pagination cursors; a SQL store without one uses a secret
     generated once and kept in its database, so cursors survive restarts and stay valid
-    across processes. ``clock`` replaces the time source (tests). Other ``options`` tune
+    across processes. ``retention`` is how long trashed tasks and the records of
+    deletions that the change feed needs are kept, and so how long a feed token stays
+    valid. ``clock`` replaces the time source (tests). Other ``options`` tune
     the SQL engine; see ``todo_core.engine.EngineOptions``.
 
     Raises:
@@ -148,12 +200,17 @@ async def open_store(
 
         if options:
             raise ValueError(f"the memory store takes no engine options: {sorted(options)}")
-        yield MemoryTaskStore(cursor_secret=secret, clock=clock)
+        yield MemoryTaskStore(cursor_secret=secret, clock=clock, retention=retention)
         return
 
     from todo_core.sql import open_sql_store
 
     async with open_sql_store(
-        url, create_schema=create_schema, cursor_secret=secret, clock=clock, **options
+        url,
+        create_schema=create_schema,
+        cursor_secret=secret,
+        clock=clock,
+        retention=retention,
+        **options,
     ) as store:
         yield store

@@ -1,0 +1,174 @@
+"""The change feed and the trash: what a client needs to stay in step without re-listing.
+
+Every task write moves its user's feed one position forward: the stores number a
+user's changes 1, 2, 3... and a task remembers the number of its latest change. The
+numbers are handed out one writer at a time per user and only inside the writing
+transaction, so they become visible in number order (``docs/library.md``, "The change
+feed", says how each backend does it). A token names a position: the number of the
+last change a client has, and the time of that position, which decides when the token
+expires (``SyncTokenExpired``, after the store's retention window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from todo_core.errors import InvalidCursor, InvalidSyncToken, SyncTokenExpired
+from todo_core.listing import CursorCodec
+from todo_core.models import Task
+from todo_core.timestamps import from_micros, to_micros
+
+__all__ = [
+    "CHANGES_LIMIT_MAX",
+    "DEFAULT_RETENTION",
+    "Change",
+    "ChangePage",
+    "Deleted",
+    "FeedPosition",
+    "FeedTokens",
+    "TrashPage",
+    "TrashQuery",
+    "TrashedTask",
+    "Upserted",
+]
+
+DEFAULT_RETENTION: Final = timedelta(days=30)
+"""How long trashed tasks, and the records of deletions the feed needs, are kept."""
+CHANGES_LIMIT_MAX: Final = 500
+CHANGES_LIMIT_DEFAULT: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPosition:
+    """A place in one user's feed: every change numbered up to ``seq`` is behind it.
+
+    ``at`` is the time of that position: the time of change ``seq``, or the time the
+    feed was read when the reader had reached its end.
+    """
+
+    seq: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    """A task that was created or changed (or restored): its latest state."""
+
+    task: Task
+    token: str  # resumes the feed after this change
+
+    @property
+    def task_id(self) -> UUID:
+        return self.task.id
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """A task that went to the trash (or later out of it for good)."""
+
+    task_id: UUID
+    deleted_at: datetime
+    token: str
+
+
+Change = Upserted | Deleted
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    """One page of a feed: ``items`` in feed order, each task at most once.
+
+    ``next_since`` continues after the last item (or stays where the reader was when
+    there was none); ``has_more`` says whether more changes are there right now.
+    """
+
+    items: list[Change]
+    next_since: str
+    has_more: bool
+
+
+class TrashedTask(Task):
+    """A task in the trash: as it was deleted, and when."""
+
+    deleted_at: datetime
+
+
+class TrashQuery(BaseModel):
+    """A page of the trash, most recently deleted first (equal times: ``id`` descending)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class TrashPage:
+    items: list[TrashedTask]
+    next_cursor: str | None
+
+
+def _feed_binding(user_id: str) -> bytes:
+    # Not a JSON list, unlike every cursor's binding: no cursor can pass for a token.
+    return b"feed\n" + user_id.encode()
+
+
+def _trash_binding(user_id: str) -> bytes:
+    return b"trash\n" + user_id.encode()
+
+
+class FeedTokens:
+    """Issues and checks feed tokens and trash cursors with a store's cursor secret."""
+
+    def __init__(self, codec: CursorCodec, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self._codec = codec
+        self.retention = retention
+
+    def encode(self, user_id: str, position: FeedPosition) -> str:
+        return self._codec.seal(_feed_binding(user_id), [position.seq, to_micros(position.at)])
+
+    def decode(self, user_id: str, token: str, now: datetime) -> FeedPosition:
+        """The position ``token`` names.
+
+        Raises:
+            InvalidSyncToken: not a token this store issued for ``user_id``.
+            SyncTokenExpired: its position is older than the retention window at ``now``.
+        """
+        try:
+            payload = self._codec.open(_feed_binding(user_id), token)
+        except InvalidCursor:
+            raise InvalidSyncToken() from None
+        if not (isinstance(payload, list) and len(payload) == 2):
+            raise InvalidSyncToken()
+        seq, micros = payload
+        if type(seq) is not int or type(micros) is not int or seq < 0:
+            raise InvalidSyncToken()
+        try:
+            at = from_micros(micros)
+        except OverflowError:
+            raise InvalidSyncToken() from None
+        if at + self.retention < now:
+            raise SyncTokenExpired()
+        return FeedPosition(seq, at)
+
+    def encode_trash(self, user_id: str, deleted_at: datetime, task_id: UUID) -> str:
+        """A cursor for the page of the trash after (``deleted_at``, ``task_id``)."""
+        return self._codec.seal(_trash_binding(user_id), [to_micros(deleted_at), task_id.hex])
+
+    def decode_trash(self, user_id: str, cursor: str | None) -> tuple[datetime, UUID] | None:
+        """The position a trash cursor continues after. Raises ``InvalidCursor``."""
+        if cursor is None:
+            return None
+        payload = self._codec.open(_trash_binding(user_id), cursor)
+        if not (isinstance(payload, list) and len(payload) == 2):
+            raise InvalidCursor()
+        micros, id_hex = payload
+        try:
+            return from_micros(micros), UUID(hex=id_hex)
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidCursor() from None

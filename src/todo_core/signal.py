@@ -1,0 +1,44 @@
+"""Wake-ups for readers of the change feed: "this user's feed may have moved".
+
+A store notifies its signal after each write it commits; watchers of other processes'
+writes (``LISTEN``, or polling the feed heads) notify it too. A wake-up carries no
+data: the woken reader reads the feed, which alone says what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["ChangeSignal"]
+
+
+class ChangeSignal:
+    """Per-user wake-ups within one process; holds nothing for users nobody watches."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[str, set[asyncio.Event]] = {}
+
+    def notify(self, user_id: str) -> None:
+        """Wake everyone watching ``user_id``."""
+        for event in self._watchers.get(user_id, ()):
+            event.set()
+
+    def watched(self) -> frozenset[str]:
+        """The users someone watches now."""
+        return frozenset(self._watchers)
+
+    @contextmanager
+    def watch(self, user_id: str) -> Iterator[asyncio.Event]:
+        """An event set at each ``notify(user_id)`` while the block runs; the watcher
+        clears it before reading the feed, so a wake-up during the read is not lost."""
+        event = asyncio.Event()
+        watchers = self._watchers.setdefault(user_id, set())
+        watchers.add(event)
+        try:
+            yield event
+        finally:
+            watchers.discard(event)
+            if not watchers:
+                del self._watchers[user_id]
