@@ -6,11 +6,24 @@ import operator
 import secrets
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from todo_core.errors import IdempotencyKeyReused, PreconditionFailed, TaskNotFound
+from todo_core.feed import (
+    DEFAULT_RETENTION,
+    Change,
+    ChangePage,
+    Deleted,
+    FeedPosition,
+    FeedTokens,
+    TrashedTask,
+    TrashPage,
+    TrashQuery,
+    Upserted,
+)
 from todo_core.idempotency import (
     IDEMPOTENCY_TTL,
     Created,
@@ -32,6 +45,7 @@ from todo_core.models import (
     new_task,
     validate_user_id,
 )
+from todo_core.signal import ChangeSignal
 from todo_core.timestamps import utc_now
 from todo_core.writes import next_stamp, settle
 
@@ -39,6 +53,16 @@ __all__ = ["MemoryTaskStore"]
 
 _DEFAULT_QUERY = ListQuery()
 _DEFAULT_TAG_QUERY = TagQuery()
+_DEFAULT_TRASH_QUERY = TrashQuery()
+
+
+@dataclass(slots=True)
+class _Gone:
+    """A task out of the live set: in the trash, or purged and kept for the feed."""
+
+    task: Task
+    deleted_at: datetime
+    purged: bool = False
 
 
 def _matches(task: Task, query: ListQuery) -> bool:
@@ -84,6 +108,10 @@ def _beyond(task: Task, spec: SortSpec, key: object, task_id: UUID) -> bool:
     return bool(later((ordinal(own, spec), task.id), position))
 
 
+def _trashed(gone: _Gone) -> TrashedTask:
+    return TrashedTask.model_construct(**gone.task.__dict__, deleted_at=gone.deleted_at)
+
+
 def _live(created: Task, now: datetime) -> bool:
     """Whether the key that created ``created`` still replays it at ``now``."""
     return created.created_at + IDEMPOTENCY_TTL > now
@@ -100,12 +128,19 @@ class MemoryTaskStore:
         *,
         cursor_secret: bytes | None = None,
         clock: Callable[[], datetime] | None = None,
+        retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self._tasks: dict[str, dict[UUID, Task]] = {}
+        self._gone: dict[str, dict[UUID, _Gone]] = {}
+        # The feed: each user's last change number, and each task's latest one.
+        self._heads: dict[str, int] = {}
+        self._changed: dict[str, dict[UUID, int]] = {}
+        self.signal = ChangeSignal()
         # (user_id, key) -> the request's fingerprint and the task it created; the key
         # lives until IDEMPOTENCY_TTL after that task's created_at
         self._keys: dict[tuple[str, str], tuple[str, Task]] = {}
         self._cursors = CursorCodec(cursor_secret or secrets.token_bytes(32))
+        self._tokens = FeedTokens(self._cursors, retention)
         self._clock = clock or utc_now
 
     async def create(self, user_id: str, data: TaskCreate) -> Task:
@@ -193,14 +228,115 @@ class MemoryTaskStore:
     ) -> Task:
         current = self._current(user_id, task_id, expected_version)
         del self._tasks[user_id][task_id]
+        self._gone.setdefault(user_id, {})[task_id] = _Gone(current, self._clock())
+        self._moved(user_id, task_id)
         return current
+
+    async def changes(
+        self, user_id: str, since: str | None = None, *, limit: int = 100
+    ) -> ChangePage:
+        validate_user_id(user_id)
+        now = self._clock()
+        head = self._heads.get(user_id, 0)
+        if since is None:
+            return ChangePage([], self._tokens.encode(user_id, FeedPosition(head, now)), False)
+        after = self._tokens.decode(user_id, since, now).seq
+        changed = sorted(
+            (seq, task_id) for task_id, seq in self._changed.get(user_id, {}).items() if seq > after
+        )
+        items = [self._change(user_id, task_id, seq) for seq, task_id in changed[:limit]]
+        has_more = len(changed) > limit
+        if has_more:
+            next_since = items[-1].token
+        else:
+            last = changed[-1][0] if changed else after
+            next_since = self._tokens.encode(user_id, FeedPosition(max(last, after), now))
+        return ChangePage(items, next_since, has_more)
+
+    async def trash(self, user_id: str, query: TrashQuery | None = None) -> TrashPage:
+        validate_user_id(user_id)
+        query = query or _DEFAULT_TRASH_QUERY
+        after = self._tokens.decode_trash(user_id, query.cursor)
+        trashed = sorted(
+            (_trashed(gone) for gone in self._gone.get(user_id, {}).values() if not gone.purged),
+            key=lambda task: (task.deleted_at, task.id),
+            reverse=True,
+        )
+        if after is not None:
+            trashed = [task for task in trashed if (task.deleted_at, task.id) < after]
+        items = trashed[: query.limit]
+        more = len(trashed) > query.limit
+        last = items[-1] if more else None
+        cursor = (
+            None if last is None else self._tokens.encode_trash(user_id, last.deleted_at, last.id)
+        )
+        return TrashPage(items, cursor)
+
+    async def restore(self, user_id: str, task_id: UUID) -> Task:
+        gone = self._trashed(user_id, task_id)
+        stamp = next_stamp(gone.task.updated_at, self._clock())
+        task = gone.task.model_copy(update={"updated_at": stamp, "version": gone.task.version + 1})
+        del self._gone[user_id][task_id]
+        self._tasks.setdefault(user_id, {})[task_id] = task
+        self._moved(user_id, task_id)
+        return task
+
+    async def purge(self, user_id: str, task_id: UUID) -> TrashedTask:
+        gone = self._trashed(user_id, task_id)
+        gone.purged = True
+        return _trashed(gone)
+
+    async def empty_trash(self, user_id: str) -> int:
+        validate_user_id(user_id)
+        trashed = [gone for gone in self._gone.get(user_id, {}).values() if not gone.purged]
+        for gone in trashed:
+            gone.purged = True
+        return len(trashed)
+
+    async def purge_expired(self, *, limit: int = 1000) -> int:
+        cutoff = self._clock() - self._tokens.retention
+        expired = [
+            (user_id, task_id)
+            for user_id, gone in self._gone.items()
+            for task_id, entry in gone.items()
+            if entry.deleted_at < cutoff
+        ][:limit]
+        for user_id, task_id in expired:
+            del self._gone[user_id][task_id]
+            del self._changed[user_id][task_id]
+        return len(expired)
 
     async def ping(self) -> None:
         return None
 
+    def _moved(self, user_id: str, task_id: UUID) -> None:
+        """Give the task's latest change the user's next number, and wake readers."""
+        head = self._heads.get(user_id, 0) + 1
+        self._heads[user_id] = head
+        self._changed.setdefault(user_id, {})[task_id] = head
+        self.signal.notify(user_id)
+
+    def _change(self, user_id: str, task_id: UUID, seq: int) -> Change:
+        task = self._tasks.get(user_id, {}).get(task_id)
+        if task is not None:
+            token = self._tokens.encode(user_id, FeedPosition(seq, task.updated_at))
+            return Upserted(task, token)
+        deleted_at = self._gone[user_id][task_id].deleted_at
+        return Deleted(
+            task_id, deleted_at, self._tokens.encode(user_id, FeedPosition(seq, deleted_at))
+        )
+
+    def _trashed(self, user_id: str, task_id: UUID) -> _Gone:
+        validate_user_id(user_id)
+        gone = self._gone.get(user_id, {}).get(task_id)
+        if gone is None or gone.purged:
+            raise TaskNotFound(task_id)
+        return gone
+
     def _create(self, user_id: str, data: TaskCreate, now: datetime) -> Task:
         task = new_task(user_id, data, now)
         self._tasks.setdefault(user_id, {})[task.id] = task
+        self._moved(user_id, task.id)
         return task
 
     def _current(self, user_id: str, task_id: UUID, expected_version: int | None) -> Task:
@@ -222,6 +358,8 @@ class MemoryTaskStore:
         )
         tasks = self._tasks[current.user_id]
         tasks[current.id] = task
-        if settled.successor is not None:
+        self._moved(current.user_id, current.id)
+        if settled.successor is not None:  # after the task: the feed's order says so
             tasks[settled.successor.id] = settled.successor
+            self._moved(current.user_id, settled.successor.id)
         return task
