@@ -25,6 +25,7 @@ from todo_core import (
     TaskNotFound,
     TodoError,
 )
+from todo_core.errors import InvalidSyncToken, SyncTokenExpired
 from todo_http.errors import (
     AuthUnavailable,
     ExpectationFailed,
@@ -134,6 +135,11 @@ ERRORS: Final[Mapping[str, ErrorCode]] = {
     "EXPECTATION_FAILED": ErrorCode(
         417, "An `Expect` other than `100-continue`.", {ExpectationFailed: None}
     ),
+    "SYNC_TOKEN_EXPIRED": ErrorCode(
+        410,
+        "A feed token older than the retention window: list the tasks again.",
+        {SyncTokenExpired: "The sync token has expired; list the tasks again"},
+    ),
     "VALIDATION_ERROR": ErrorCode(
         422,
         "The body, path or query breaks the rules; `details` says where.",
@@ -141,6 +147,7 @@ ERRORS: Final[Mapping[str, ErrorCode]] = {
             InvalidInput: None,
             InvalidCursor: "Request validation failed",
             InvalidPatch: "Request validation failed",
+            InvalidSyncToken: "Request validation failed",
         },
     ),
     "IDEMPOTENCY_KEY_REUSED": ErrorCode(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -19,6 +20,7 @@ from todo_http.openapi import API_PREFIX
 from todo_http.parsing import MAX_BODY_BYTES
 from todo_http.routes import add_task_routes
 from todo_http.settings import Settings
+from todo_http.sync_routes import add_sync_routes
 
 __all__ = ["create_api", "create_app", "open_settings_store"]
 
@@ -45,9 +47,10 @@ def create_api(
 ) -> web.Application:
     """The tasks API as an application to mount: ``app.add_subapp("/api", create_api(store))``.
 
-    Routes are ``/{user_id}/tasks``, ``/{user_id}/tasks/{task_id}`` and
-    ``/{user_id}/tags`` below the mount point, plus the API's OpenAPI document at
-    ``/openapi.json`` and its page at ``/docs``.
+    Routes are ``/{user_id}/tasks``, ``/{user_id}/tasks/{task_id}``, ``/{user_id}/tags``,
+    ``/{user_id}/changes`` and ``/{user_id}/trash`` (and below it) under the mount
+    point, plus the API's OpenAPI document at ``/openapi.json`` and its page at
+    ``/docs``.
     Without ``store``, one is opened from ``settings`` when the application starts and
     closed when it stops.
 
@@ -74,6 +77,7 @@ def _api(
     if isinstance(authenticator, JwtAuthenticator):
         api.cleanup_ctx.append(authenticator.cleanup_ctx)
     add_task_routes(api.router)
+    add_sync_routes(api.router)
     add_docs_routes(api.router)
     if store is not None:
         api[STORE] = store
@@ -89,6 +93,7 @@ def open_settings_store(settings: Settings) -> AbstractAsyncContextManager[TaskS
         settings.database_url,
         create_schema=settings.create_schema,
         cursor_secret=settings.cursor_secret,
+        retention=timedelta(days=settings.retention_days),
         **settings.store_options,
     )
 

@@ -57,8 +57,11 @@ _HMAC_KEY_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
 _PUBLIC_KEY_ALGORITHMS: Final = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 )
-# The resources of routes.add_task_routes; the documentation routes stay open.
-_GUARDED_RESOURCES: Final = frozenset({"tasks", "task", "tags"})
+# The resources of routes.add_task_routes and sync_routes.add_sync_routes; the
+# documentation routes stay open.
+_GUARDED_RESOURCES: Final = frozenset(
+    {"tasks", "task", "tags", "changes", "trash", "trashed_task", "restore"}
+)
 _SOURCES: Final = ("TODO_JWT_SECRET", "TODO_JWKS_URL", "TODO_JWKS_FILE")
 _COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _MAKE_A_SECRET: Final = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"

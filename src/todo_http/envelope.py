@@ -20,6 +20,7 @@ import orjson
 from aiohttp import hdrs, web
 
 from todo_core import InvalidCursor, InvalidPatch, Task
+from todo_core.errors import InvalidSyncToken
 from todo_core.timestamps import rfc3339
 from todo_http.answers import answer_for, code_of_status
 from todo_http.errors import (
@@ -166,6 +167,8 @@ def _error_answer(error: Exception, request: web.BaseRequest, request_id: str) -
     details = error.details if isinstance(error, InvalidInput) else None
     if isinstance(error, InvalidCursor):
         details = [{"field": "cursor", "message": str(error)}]
+    elif isinstance(error, InvalidSyncToken):
+        details = [{"field": "since", "message": str(error)}]
     elif isinstance(error, InvalidPatch):
         details = [{"field": error.field, "message": error.message}]
     if answer.status == 503:
