@@ -1,8 +1,10 @@
 """``FeedReplica``: a client's copy of one user's tasks, kept the way the contract tells
-clients to keep one ("take a token, walk the list, follow the feed"), over HTTP.
+clients to keep one ("take a token, walk the list, follow the feed"), over HTTP; and
+``altered``, a feed token or trash cursor with one character changed.
 
-The sync and trash contract tests and the HTTP state machine share it: each checks
-that the copy equals the server's tasks after the writes they make.
+The sync and trash contract tests and the HTTP state machine share them: each checks
+that the copy equals the server's tasks after the writes they make, and that a token
+the server did not issue is refused.
 """
 
 from __future__ import annotations
@@ -11,13 +13,19 @@ from typing import Any, Final
 
 from tests.http.api_client import ApiClient, tasks_path
 
-__all__ = ["FeedReplica", "changes_path"]
+__all__ = ["FeedReplica", "altered", "changes_path"]
 
 LIST_LIMIT: Final = "500"
 
 
 def changes_path(user_id: str) -> str:
     return f"/api/{user_id}/changes"
+
+
+def altered(token: str) -> str:
+    """``token`` with the character in its middle changed."""
+    middle = len(token) // 2
+    return token[:middle] + ("B" if token[middle] != "B" else "C") + token[middle + 1 :]
 
 
 class FeedReplica:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import StoreFactory
 from tests.http.api_client import ApiClient, ClientFactory, task_path, tasks_path
-from tests.http.feed_replica import FeedReplica, changes_path
+from tests.http.feed_replica import FeedReplica, altered, changes_path
 from tests.http.tokens import assert_forbidden, assert_unauthorized, bearer, claims, hs, hs_settings
 from tests.values import ALICE, EPOCH_2024, SteppingClock
 from todo_core import MemoryTaskStore
@@ -21,12 +21,6 @@ from todo_core import MemoryTaskStore
 BOB: Final = "bob"
 CHANGES: Final = changes_path(ALICE)
 DUE_AT: Final = "2030-01-01T09:00:00.000000Z"
-
-
-def tampered(token: str) -> str:
-    """``token`` with one character in its middle changed."""
-    middle = len(token) // 2
-    return token[:middle] + ("B" if token[middle] != "B" else "C") + token[middle + 1 :]
 
 
 async def present(client: ApiClient, user_id: str = ALICE) -> str:
@@ -88,7 +82,7 @@ class TestToken:
 
     async def test_a_tampered_token_is_a_422(self, client: ApiClient) -> None:
         token = await present(client)
-        reply = await client.get(CHANGES, params={"since": tampered(token)})
+        reply = await client.get(CHANGES, params={"since": altered(token)})
         assert (reply.status, reply.code, reply.fields) == (422, "VALIDATION_ERROR", ["since"])
 
     async def test_another_users_token_is_a_422(self, client: ApiClient) -> None:
