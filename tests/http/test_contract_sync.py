@@ -6,7 +6,7 @@ retention window."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import pytest
@@ -17,6 +17,10 @@ from tests.http.feed_replica import FeedReplica, altered, changes_path
 from tests.http.tokens import assert_forbidden, assert_unauthorized, bearer, claims, hs, hs_settings
 from tests.values import ALICE, EPOCH_2024, SteppingClock
 from todo_core import MemoryTaskStore
+from todo_core.feed import FeedPosition, FeedTokens
+from todo_core.listing import CursorCodec
+from todo_http import Settings
+from todo_http.app import open_settings_store
 
 BOB: Final = "bob"
 CHANGES: Final = changes_path(ALICE)
@@ -271,3 +275,21 @@ class TestAuthentication:
         assert_unauthorized(await client.get(CHANGES), token_given=False)
         assert_forbidden(await client.get(CHANGES, headers=bearer(hs(claims(BOB)))))
         assert (await client.get(CHANGES, headers=bearer(hs(claims())))).status == 200
+
+
+class TestConfiguredRetention:
+    """``--retention-days`` (``Settings.retention_days``) is the window the app's own
+    store applies: a position two days old is 410 with one day, and good with three."""
+
+    @pytest.mark.parametrize(("days", "status"), [(1, 410), (3, 200)])
+    async def test_the_settings_window_decides(
+        self, serve: ClientFactory, days: int, status: int
+    ) -> None:
+        secret = "s" * 32
+        settings = Settings(database_url="memory://", cursor_secret=secret, retention_days=days)
+        async with open_settings_store(settings) as store:
+            client = await serve(store, settings)
+            old = FeedTokens(CursorCodec(secret.encode())).encode(
+                ALICE, FeedPosition(0, datetime.now(UTC) - timedelta(days=2))
+            )
+            assert (await client.get(CHANGES, params={"since": old})).status == status
