@@ -76,14 +76,15 @@ class TestDelete:
         kept = await client.create(ALICE, title="kept", tags=["home", "work"])
         gone = await trash_task(client, title="gone", tags=["home", "errand"])
         path = task_path(ALICE, gone["id"])
-        for method, kwargs in [
+        attempts: list[tuple[str, dict[str, Any]]] = [
             ("GET", {}),
             ("HEAD", {}),
             ("PUT", {"json": {"title": "back?"}}),
             ("PATCH", {"json": {"completed": True}}),
             ("DELETE", {}),
             ("PUT", {"json": {"title": "back?"}, "headers": {"If-Match": "*"}}),
-        ]:
+        ]
+        for method, kwargs in attempts:
             reply = await client.request(method, path, **kwargs)
             assert reply.status == 404, (method, reply)
             if method != "HEAD":

@@ -487,7 +487,7 @@ class TestDocsPage:
             check_response(DOCUMENT, "GET", response.url.raw_path, 404, response.headers, body)
 
 
-SOME_TASK: Final = {
+SOME_TASK: Final[dict[str, Any]] = {
     "id": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
     "user_id": "alice",
     "title": "t",
