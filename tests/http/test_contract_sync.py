@@ -293,3 +293,19 @@ class TestConfiguredRetention:
                 ALICE, FeedPosition(0, datetime.now(UTC) - timedelta(days=2))
             )
             assert (await client.get(CHANGES, params={"since": old})).status == status
+
+
+class TestAcrossWorkers:
+    async def test_a_token_from_one_worker_is_good_at_another(
+        self, backend: str, store_factory: StoreFactory, serve: ClientFactory
+    ) -> None:
+        """Two stores on one database, as two worker processes have: a token one hands
+        out reads the other's feed (the memory store has no second worker)."""
+        if backend == "memory":
+            pytest.skip("a memory store is one process's own")
+        async with store_factory() as first_store, store_factory() as second_store:
+            first, second = await serve(first_store), await serve(second_store)
+            since = await present(first)
+            task = await second.create(ALICE)
+            assert (await changes(first, since))[0] == [upserted(task)]
+            assert (await changes(second, since))[0] == [upserted(task)]
