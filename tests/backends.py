@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.pgbouncer import SESSION_PGBOUNCER, pgbouncer_binary
 from todo_core import MemoryTaskStore, TaskStore, open_store
 from todo_core.engine import database_url
-from todo_core.schema import idempotency_keys, tasks
+from todo_core.schema import feed_heads, idempotency_keys, tasks
 from todo_core.sql import SqlTaskStore
 
 POSTGRES_URL_VARIABLE = "TODO_TEST_POSTGRES_URL"
@@ -102,6 +102,7 @@ async def open_backend(backend: str, tmp_path: Path, **options: object) -> Async
         if isinstance(store, SqlTaskStore) and backend in POSTGRES_BACKENDS:
             await run_sql(store, sa.delete(tasks))
             await run_sql(store, sa.delete(idempotency_keys))
+            await run_sql(store, sa.delete(feed_heads))
         yield store
 
 
@@ -134,9 +135,11 @@ async def fresh_postgres_database(create_options: str = "") -> AsyncIterator[str
 
 
 async def stored_task_count(store: TaskStore) -> int:
-    """How many tasks the store holds for all users together (a bypass of the API)."""
+    """How many tasks the store holds for all users together, not counting those in the
+    trash (a bypass of the API)."""
     if isinstance(store, SqlTaskStore):
-        (count,) = (await run_sql(store, sa.select(sa.func.count()).select_from(tasks)))[0]
+        live = sa.select(sa.func.count()).select_from(tasks).where(tasks.c.deleted_at.is_(None))
+        (count,) = (await run_sql(store, live))[0]
         return int(count)
     assert isinstance(store, MemoryTaskStore)
     return sum(len(user_tasks) for user_tasks in store._tasks.values())

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Annotated, Final
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
 from todo_core.errors import InvalidCursor, InvalidSyncToken, SyncTokenExpired
 from todo_core.listing import CursorCodec
@@ -35,12 +35,25 @@ __all__ = [
     "TrashQuery",
     "TrashedTask",
     "Upserted",
+    "validate_changes_limit",
 ]
 
 DEFAULT_RETENTION: Final = timedelta(days=30)
 """How long trashed tasks, and the records of deletions the feed needs, are kept."""
 CHANGES_LIMIT_MAX: Final = 500
 CHANGES_LIMIT_DEFAULT: Final = 100
+_limit_adapter: TypeAdapter[int] = TypeAdapter(
+    Annotated[StrictInt, Field(ge=1, le=CHANGES_LIMIT_MAX)]
+)
+
+
+def validate_changes_limit(limit: int) -> int:
+    """Return ``limit`` if it is a feed page's size, 1-500.
+
+    Raises:
+        pydantic.ValidationError: it is not.
+    """
+    return _limit_adapter.validate_python(limit)
 
 
 @dataclass(frozen=True, slots=True)

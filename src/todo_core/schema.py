@@ -20,12 +20,14 @@ from sqlalchemy.sql.functions import FunctionElement
 from todo_core.timestamps import from_micros, to_micros
 
 __all__ = [
+    "FEED_TRIGGERS",
     "DueTimestamp",
     "PriorityLevel",
     "TagList",
     "UTCTimestamp",
     "alembic_version",
     "contains_text",
+    "feed_heads",
     "idempotency_keys",
     "metadata",
     "next_stamp",
@@ -184,6 +186,13 @@ tasks = sa.Table(
     sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
     sa.Column("completed_at", UTCTimestamp(), nullable=True),
     sa.Column("next_occurrence_id", sa.Uuid(), nullable=True),
+    # The change feed and the trash (migration 0005): the number of the task's latest
+    # change, set by the database's triggers (FEED_TRIGGERS), NULL for a task not
+    # written since before 0005; when it went to the trash; whether it was purged
+    # from it (a tombstone the feed still reports deleted until the retention ends).
+    sa.Column("change_seq", sa.BigInteger(), nullable=True),
+    sa.Column("deleted_at", UTCTimestamp(), nullable=True),
+    sa.Column("purged", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.PrimaryKeyConstraint("user_id", "id", name="pk_tasks"),
     # One index per sort key; the trailing id gives keyset pages their tie-breaker.
     # (user_id) and (user_id, created_at) of the original plan are prefixes of these.
@@ -195,7 +204,49 @@ tasks = sa.Table(
     # default order of an index, descending needs one of its own.
     sa.Index("ix_tasks_user_due", "user_id", "due_at", "id"),
     sa.Index("ix_tasks_user_due_desc", "user_id", due_descending(), sa.desc(sa.column("id"))),
+    # The feed reads a user's changes in number order; the trash, a user's trashed
+    # tasks most recently deleted first; the retention purge, every user's oldest
+    # deletions. The partial ones hold only the few rows they serve.
+    sa.Index("ix_tasks_user_change", "user_id", "change_seq"),
+    sa.Index(
+        "ix_tasks_user_trash",
+        "user_id",
+        "deleted_at",
+        "id",
+        postgresql_where=sa.text("deleted_at IS NOT NULL AND NOT purged"),
+        sqlite_where=sa.text("deleted_at IS NOT NULL AND NOT purged"),
+    ),
+    sa.Index(
+        "ix_tasks_deleted",
+        "deleted_at",
+        postgresql_where=sa.text("deleted_at IS NOT NULL"),
+        sqlite_where=sa.text("deleted_at IS NOT NULL"),
+    ),
 )
+
+# Each user's feed head: the number of the user's latest change. A task write's
+# trigger takes the next number here, inside the write's transaction, and holds this
+# row's lock (PostgreSQL) or the database's write lock (SQLite) until it commits: so a
+# later number is taken only once the earlier one is committed, and numbers become
+# visible in number order (docs/library.md, "The change feed").
+feed_heads = sa.Table(
+    "feed_heads",
+    metadata,
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("user_id", name="pk_feed_heads"),
+)
+
+FEED_TRIGGERS: Final = {
+    # One BEFORE trigger sets NEW.change_seq, then notifies LISTENers of the user.
+    "postgresql": frozenset({"tasks_feed"}),
+    # AFTER triggers (SQLite's BEFORE ones may not change NEW) set the row's change_seq
+    # with an UPDATE of that column alone, which fires neither of them again.
+    "sqlite": frozenset({"tasks_feed_insert", "tasks_feed_update"}),
+}
+"""The triggers on ``tasks`` that number every write, by dialect. Migration 0005
+creates them (their SQL is there): a task is numbered on INSERT and on every UPDATE
+that sets ``version`` or ``deleted_at``, whatever statement or release wrote it."""
 
 # Exactly-once creates (todo_core.idempotency): per user and key, the request's
 # fingerprint and the task as created, written in the create's own transaction. A row

@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from todo_core.migrations import MIGRATION_LOCK
+from todo_core.migrations.online import Overtaken
 from todo_core.schema import metadata
 
 # Where alembic says "Running upgrade 0001 -> 0002, <the revision's first line>".
@@ -50,13 +51,19 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
     )
-    with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            # Several workers may start at once; one migrates, the others wait and then
-            # find nothing left to do. Transaction-scoped, so it works through PgBouncer.
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-        with _steps_for(connection.dialect.name):
-            context.run_migrations()
+    while True:
+        try:
+            with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    # Several workers may start at once; one migrates, the others wait
+                    # and then find nothing left to do. Transaction-scoped, so it works
+                    # through PgBouncer.
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                with _steps_for(connection.dialect.name):
+                    context.run_migrations()
+            return
+        except Overtaken:
+            continue  # rolled back: nothing of this transaction is left but the wait
 
 
 _run(context.config.attributes["connection"])

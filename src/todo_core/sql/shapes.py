@@ -20,8 +20,10 @@ from todo_core.models import Task
 from todo_core.schema import (
     UTCTimestamp,
     alembic_version,
+    feed_heads,
     idempotency_keys,
     next_stamp,
+    no_tags,
     settings,
     tasks,
 )
@@ -31,18 +33,26 @@ from todo_core.sql.sorts import After, after_position, order_by
 
 __all__ = [
     "TASK_COLUMNS",
+    "changes",
     "completion",
     "create_once",
     "delete",
+    "empty_trash",
+    "feed_head",
     "get",
     "insert",
     "listing",
     "ping",
     "purge",
+    "purge_expired",
+    "purge_task",
     "replay",
+    "restore",
     "revision",
     "secret",
     "tags",
+    "trash",
+    "trashed",
     "update",
     "version",
 ]
@@ -61,9 +71,20 @@ TASK_COLUMNS: Final = tuple(
     _COMPLETED_AT if field == "completed_at" else tasks.c[field] for field in Task.model_fields
 )
 """What every statement that returns tasks selects: the columns of ``Task``'s fields."""
-_SCOPE: Final = sa.and_(
+# The columns a write of a task's fields names: not those of the feed and the trash,
+# which the triggers (change_seq) and the trash's own statements (below) write.
+_WRITTEN: Final = tuple(
+    column for column in tasks.c if column.name not in ("change_seq", "deleted_at", "purged")
+)
+# A task in the trash (or purged) is absent from every statement but the feed's and the
+# trash's: this is the only place the tasks' statements learn it.
+_LIVE: Final = tasks.c.deleted_at.is_(None)
+_TRASHED: Final = sa.and_(tasks.c.deleted_at.is_not(None), sa.not_(tasks.c.purged))
+_OWNED: Final = tasks.c.user_id == sa.bindparam("user_id")
+_ONE: Final = sa.and_(
     tasks.c.user_id == sa.bindparam("scope_user"), tasks.c.id == sa.bindparam("scope_task")
 )
+_SCOPE: Final = sa.and_(_ONE, _LIVE)
 _VERSION_MATCHES: Final = tasks.c.version == sa.bindparam("expected_version")
 # What an idempotency key keeps of the task it created: the columns of both tables
 # that are fields of a task, beside the key's own task_id and user_id.
@@ -82,7 +103,7 @@ def version() -> sa.Select[Any]:
 
 
 def insert() -> sa.Insert:
-    return sa.insert(tasks).values({column.name: sa.bindparam(column.name) for column in tasks.c})
+    return sa.insert(tasks).values({column.name: sa.bindparam(column.name) for column in _WRITTEN})
 
 
 def ping() -> sa.Select[Any]:
@@ -131,7 +152,7 @@ def _successor_values() -> dict[str, Any]:
     """A successor task's columns as binds named ``successor_<column>``."""
     return {
         column.name: sa.bindparam(f"successor_{column.name}", type_=column.type)
-        for column in tasks.c
+        for column in _WRITTEN
     }
 
 
@@ -159,7 +180,11 @@ def completion(fields: Iterable[str], dialect: DialectName) -> tuple[sa.ClauseEl
 
 
 def delete(conditional: bool) -> sa.ClauseElement:
-    statement = sa.delete(tasks).where(_SCOPE)
+    """Move a task to the trash (bind ``now``), returning it as it was: neither its
+    ``version`` nor its ``updated_at`` changes, ``deleted_at`` numbers the change."""
+    statement = (
+        sa.update(tasks).where(_SCOPE).values(deleted_at=sa.bindparam("now", type_=UTCTimestamp()))
+    )
     if conditional:
         statement = statement.where(_VERSION_MATCHES)
     return statement.returning(*TASK_COLUMNS)
@@ -169,7 +194,7 @@ def listing(spec: SortSpec, filters: Iterable[str], after: After) -> sa.Select[A
     """One page of a user's tasks in ``spec``'s order, one more row than ``limit`` asks
     for; ``filters`` name entries of ``FILTERS``, ``after`` a cursor's position."""
     chosen = frozenset(filters)
-    statement = sa.select(*TASK_COLUMNS).where(tasks.c.user_id == sa.bindparam("user_id"))
+    statement = sa.select(*TASK_COLUMNS).where(_OWNED, _LIVE)
     for name, entry in FILTERS.items():
         if name in chosen:
             statement = statement.where(entry.condition)
@@ -192,9 +217,11 @@ def tags(dialect: DialectName, after: bool) -> sa.TextualSelect:
         source = "tasks, json_each(tasks.tags) AS each_tag"
         tag = "each_tag.value"
     beyond = f" AND {tag} > :after_tag" if after else ""
+    live = _LIVE.compile(compile_kwargs={"literal_binds": True})
     text = (
         f"SELECT {tag} AS tag, count(*) AS count FROM {source} "
-        f"WHERE tasks.user_id = :user_id{beyond} GROUP BY {tag} ORDER BY {tag} LIMIT :limit"
+        f"WHERE tasks.user_id = :user_id AND {live}{beyond} "
+        f"GROUP BY {tag} ORDER BY {tag} LIMIT :limit"
     )
     binds: list[sa.BindParameter[Any]] = [
         sa.bindparam("user_id", type_=sa.String()),
@@ -244,7 +271,7 @@ def create_once(dialect: DialectName) -> tuple[sa.ClauseElement, ...]:
     PostgreSQL does it in one statement (the claim is a data-modifying CTE); SQLite has
     no such CTEs, and claims first, then inserts if the claim names this task.
     """
-    columns = [column.name for column in tasks.c]
+    columns = [column.name for column in _WRITTEN]
     values: dict[str, Any] = {
         name: sa.bindparam(name, type_=tasks.c[name].type) for name in columns
     }
@@ -301,5 +328,118 @@ def purge(dialect: DialectName) -> sa.ClauseElement:
     return (
         sa.delete(idempotency_keys)
         .where(sa.tuple_(keys.user_id, keys.key).in_(dead))
+        .returning(sa.literal_column("1"))
+    )
+
+
+# The change feed and the trash (todo_core.feed; sql/sync.py runs them).
+
+# The retention purge's lock: a two-key advisory lock (0x70D0 is the migrations'),
+# which lives apart from the one-key space of the idempotency claims' hashes.
+_PURGE_LOCK: Final = (0x70D0, 1)
+_SEQ: Final = sa.BigInteger()
+
+
+def changes() -> sa.Select[Any]:
+    """The user's tasks changed after change ``since``, in change order, at most
+    ``limit``: a live task as a task, a trashed or purged one by its ``deleted_at``."""
+    return (
+        sa.select(*TASK_COLUMNS, tasks.c.change_seq, tasks.c.deleted_at)
+        .where(_OWNED, tasks.c.change_seq > sa.bindparam("since", type_=_SEQ))
+        .order_by(tasks.c.change_seq)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+def feed_head() -> sa.Select[Any]:
+    """The number of the user's latest committed change; no row before the first."""
+    return sa.select(feed_heads.c.seq).where(feed_heads.c.user_id == sa.bindparam("user_id"))
+
+
+def trash(after: bool) -> sa.Select[Any]:
+    """A page of the user's trash, most recently deleted first, then by ``id``
+    descending, one more than ``limit``; ``after``: beyond (``after_deleted_at``,
+    ``after_id``)."""
+    statement = sa.select(*TASK_COLUMNS, tasks.c.deleted_at).where(_OWNED, _TRASHED)
+    if after:
+        position = sa.tuple_(
+            sa.bindparam("after_deleted_at", type_=UTCTimestamp()),
+            sa.bindparam("after_id", type_=sa.Uuid()),
+        )
+        statement = statement.where(sa.tuple_(tasks.c.deleted_at, tasks.c.id) < position)
+    return statement.order_by(tasks.c.deleted_at.desc(), tasks.c.id.desc()).limit(
+        sa.bindparam("limit", type_=sa.Integer())
+    )
+
+
+def trashed() -> sa.Select[Any]:
+    """One task of the user's trash, with its ``deleted_at``."""
+    return sa.select(*TASK_COLUMNS, tasks.c.deleted_at).where(_ONE, _TRASHED)
+
+
+def restore() -> sa.ClauseElement:
+    """Bring a task back from the trash: a write like any other (``updated_at`` from
+    bind ``now``, the next version), numbered by the feed."""
+    stamp = next_stamp(tasks.c.updated_at, sa.bindparam("now", type_=UTCTimestamp()))
+    return (
+        sa.update(tasks)
+        .where(_ONE, _TRASHED)
+        .values(deleted_at=None, updated_at=stamp, version=tasks.c.version + 1)
+        .returning(*TASK_COLUMNS)
+    )
+
+
+def _wiped(statement: sa.Update) -> sa.ClauseElement:
+    """``statement`` made a purge: the row stays, as the record of a deletion the feed
+    reports until the retention ends, but nothing of what the user wrote. Neither
+    ``version`` nor ``deleted_at`` changes: it is not a change of the feed."""
+    return statement.values(
+        purged=True,
+        title="",
+        title_folded="",
+        description=None,
+        description_folded=None,
+        tags=no_tags(),
+    ).returning(sa.literal_column("1"))
+
+
+def purge_task() -> sa.ClauseElement:
+    """Purge one task of the trash if it is still as read: bound ``expected_version``
+    and ``deleted_at``."""
+    return _wiped(
+        sa.update(tasks).where(
+            _ONE,
+            _TRASHED,
+            _VERSION_MATCHES,
+            tasks.c.deleted_at == sa.bindparam("deleted_at", type_=UTCTimestamp()),
+        )
+    )
+
+
+def empty_trash() -> sa.ClauseElement:
+    """Purge every task of the user's trash; a row per task."""
+    return _wiped(sa.update(tasks).where(_OWNED, _TRASHED))
+
+
+def purge_expired(dialect: DialectName) -> sa.ClauseElement:
+    """Delete at most ``limit`` rows trashed before ``cutoff``; a row per row deleted.
+
+    On PostgreSQL one purge runs at a time (the others find the lock taken and delete
+    nothing) and rows a request is writing are skipped, never waited for.
+    """
+    expired = (
+        sa.select(tasks.c.user_id, tasks.c.id)
+        .where(
+            tasks.c.deleted_at.is_not(None),
+            tasks.c.deleted_at < sa.bindparam("cutoff", type_=UTCTimestamp()),
+        )
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+    if dialect == "postgresql":
+        lock = sa.select(sa.func.pg_try_advisory_xact_lock(*_PURGE_LOCK)).scalar_subquery()
+        expired = expired.where(lock).with_for_update(skip_locked=True)
+    return (
+        sa.delete(tasks)
+        .where(sa.tuple_(tasks.c.user_id, tasks.c.id).in_(expired))
         .returning(sa.literal_column("1"))
     )

@@ -119,6 +119,42 @@ class Statements:
         )
         return compiled[0]
 
+    # The change feed and the trash (sql/sync.py).
+
+    @property
+    def changes(self) -> Statement:
+        """Binds ``user_id``, ``since`` (a change number) and ``limit``."""
+        return self._one("changes", shapes.changes)
+
+    @property
+    def feed_head(self) -> Statement:
+        return self._one("feed head", shapes.feed_head)
+
+    def trash(self, *, after: bool) -> Statement:
+        """Binds ``user_id``, ``limit`` and, if ``after``, ``after_deleted_at`` and
+        ``after_id``."""
+        return self._one(("trash", after), lambda: shapes.trash(after))
+
+    @property
+    def trashed(self) -> Statement:
+        return self._one("trashed", shapes.trashed)
+
+    @property
+    def restore(self) -> Statement:
+        return self._one("restore", shapes.restore)
+
+    @property
+    def purge_task(self) -> Statement:
+        return self._one("purge task", shapes.purge_task)
+
+    @property
+    def empty_trash(self) -> Statement:
+        return self._one("empty trash", shapes.empty_trash)
+
+    @property
+    def purge_expired(self) -> Statement:
+        return self._one("purge expired", lambda: shapes.purge_expired(self.dialect))
+
     def compile(self, statement: sa.ClauseElement) -> Statement:
         """Any other SQLAlchemy statement, for this dialect (tests, maintenance); not kept."""
         return compile_statement(statement, self.dialect)

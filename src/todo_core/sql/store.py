@@ -1,6 +1,6 @@
 """The SQL store: one code path for PostgreSQL (asyncpg) and SQLite (sqlite3).
 
-Every write is a single conditional statement (``UPDATE``/``DELETE ... RETURNING``),
+Every write is a single conditional statement (``UPDATE``/``INSERT ... RETURNING``),
 never a read followed by a write, so concurrent writers cannot lose each other's work;
 but for a write whose outcome depends on the stored task (completing one that recurs):
 that one reads, then writes on the condition that the task is unchanged
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any, Final, Protocol
 from uuid import UUID
@@ -27,6 +27,14 @@ from todo_core.errors import (
     StoreError,
     StoreUnavailable,
     TaskNotFound,
+)
+from todo_core.feed import (
+    DEFAULT_RETENTION,
+    ChangePage,
+    FeedTokens,
+    TrashedTask,
+    TrashPage,
+    TrashQuery,
 )
 from todo_core.idempotency import (
     IDEMPOTENCY_TTL,
@@ -50,11 +58,13 @@ from todo_core.models import (
     trusted_task,
     validate_user_id,
 )
+from todo_core.signal import ChangeSignal
 from todo_core.sql.completion import SettledWrite
 from todo_core.sql.filters import applied_filters
 from todo_core.sql.sorts import After, position_kind
 from todo_core.sql.statement import Statement
 from todo_core.sql.statements import Statements
+from todo_core.sql.sync import FeedAndTrash
 from todo_core.timestamps import utc_now
 from todo_core.urls import DatabaseURL, parse_database_url
 from todo_core.writes import depends_on_stored
@@ -149,11 +159,15 @@ class SqlTaskStore:
         *,
         cursor_secret: bytes,
         clock: Callable[[], datetime] | None = None,
+        retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self._database = database
         self._statements = database.statements
         self._cursors = CursorCodec(cursor_secret)
         self._clock = clock or utc_now
+        self.signal = ChangeSignal()
+        tokens = FeedTokens(self._cursors, retention)
+        self._sync = FeedAndTrash(database, tokens, self._clock, self.signal)
         self._settled_write = SettledWrite(
             read=self.get,
             stored=_stored_fields,
@@ -180,6 +194,7 @@ class SqlTaskStore:
         validate_user_id(user_id)
         task = new_task(user_id, data, self._clock())
         await self._database.fetch(self._statements.insert, _stored_fields(task.__dict__))
+        self.signal.notify(user_id)
         return task
 
     async def create_once(self, user_id: str, data: TaskCreate, *, key: str) -> Created:
@@ -201,6 +216,7 @@ class SqlTaskStore:
         values = _stored_fields(task.__dict__)
         values |= {"key": key, "fingerprint": request, "expires_at": now + IDEMPOTENCY_TTL}
         if await self._database.transaction(self._statements.create_once, values):
+            self.signal.notify(user_id)
             return Created(task, replayed=False)
         # Not claimed: the key is live, or (PostgreSQL) another process is claiming it.
         row = await _first_row(
@@ -303,13 +319,36 @@ class SqlTaskStore:
         if expected_version is not None and expected_version not in _POSSIBLE_VERSIONS:
             await self.get(user_id, task_id)  # TaskNotFound first, as a direct write
             raise PreconditionFailed(task_id, expected_version)
-        return await self._settled_write(user_id, task_id, fields_of, expected_version)
+        task = await self._settled_write(user_id, task_id, fields_of, expected_version)
+        self.signal.notify(user_id)
+        return task
 
     async def delete(
         self, user_id: str, task_id: UUID, *, expected_version: int | None = None
     ) -> Task:
         statement = self._statements.delete(conditional=expected_version is not None)
-        return await self._write(statement, {}, user_id, task_id, expected_version)
+        values = {"now": self._clock()}
+        return await self._write(statement, values, user_id, task_id, expected_version)
+
+    async def changes(
+        self, user_id: str, since: str | None = None, *, limit: int = 100
+    ) -> ChangePage:
+        return await self._sync.changes(user_id, since, limit)
+
+    async def trash(self, user_id: str, query: TrashQuery | None = None) -> TrashPage:
+        return await self._sync.trash(user_id, query)
+
+    async def restore(self, user_id: str, task_id: UUID) -> Task:
+        return await self._sync.restore(user_id, task_id)
+
+    async def purge(self, user_id: str, task_id: UUID) -> TrashedTask:
+        return await self._sync.purge(user_id, task_id)
+
+    async def empty_trash(self, user_id: str) -> int:
+        return await self._sync.empty_trash(user_id)
+
+    async def purge_expired(self, *, limit: int = 1000) -> int:
+        return await self._sync.purge_expired(limit)
 
     async def ping(self) -> None:
         await self._database.fetch(self._statements.ping, {})
@@ -343,6 +382,7 @@ class SqlTaskStore:
             values["expected_version"] = expected_version
             row = await _first_row(self._database, statement, values)
             if row is not None:
+                self.signal.notify(user_id)
                 return trusted_task(statement.decode(row))
         # A separate read, not a transaction: had the row changed in between, the write
         # would have failed the same way a moment later.
@@ -382,6 +422,7 @@ async def open_sql_store(
     create_schema: bool = False,
     cursor_secret: bytes | None = None,
     clock: Callable[[], datetime] | None = None,
+    retention: timedelta = DEFAULT_RETENTION,
     **options: object,
 ) -> AsyncIterator[SqlTaskStore]:
     """Open a ``SqlTaskStore`` on ``url``; see ``todo_core.open_store``."""
@@ -402,7 +443,7 @@ async def open_sql_store(
         )
         if engine_options.echo:
             database = _EchoingDatabase(database)
-        yield SqlTaskStore(database, cursor_secret=secret, clock=clock)
+        yield SqlTaskStore(database, cursor_secret=secret, clock=clock, retention=retention)
     finally:
         await database.close()
 
