@@ -224,7 +224,9 @@ async def test_an_allowed_origin_gets_cors_headers_on_the_stream(
 async def test_ending_every_stream_ends_them_at_once_and_refuses_new_ones(
     client: ApiClient,
 ) -> None:
-    streams = client.raw.server.app[API][EVENT_STREAMS]
+    app = client.raw.app
+    assert app is not None
+    streams = app[API][EVENT_STREAMS]
     async with opened(client) as first, opened(client, "/api/bob/events") as second:
         await asyncio.sleep(0.05)
         ending = asyncio.create_task(streams.end_all())
