@@ -9,6 +9,7 @@ closing never lose anything.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from uuid import UUID
 
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.backends import BACKENDS
 from tests.conftest import StoreFactory
 from tests.listing import walk
 from tests.values import ALICE, BOB, SteppingClock
@@ -280,3 +282,23 @@ async def test_any_interleaving_of_writes_and_reads_leaves_an_equal_replica(
         while (change := await changes.next(0)) is not None:
             applied(replica, change)
     assert replica == {task.id: task for task in await walk(store, ALICE)}
+
+
+# Another store object on the same database: its writes reach this store's signal only
+# through the database (LISTEN or the polled feed heads), as another process's would.
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "memory"], indirect=True)
+async def test_a_write_through_another_store_arrives_within_a_second(
+    store_factory: StoreFactory,
+) -> None:
+    async with (
+        store_factory() as store,
+        store_factory() as other,
+        subscribe(store, ALICE) as changes,
+    ):
+        for title in ("first", "second", "third"):
+            started = time.monotonic()
+            task = await other.create(ALICE, TaskCreate(title=title))
+            change = await changes.next(WAKE_SECONDS)
+            assert isinstance(change, Upserted)
+            assert change.task == task
+            assert time.monotonic() - started < 1.0
