@@ -131,7 +131,7 @@ class TestAuthentication:
 
     def test_every_task_operation_needs_a_bearer_token_and_answers_401_and_403(self) -> None:
         operations = task_operations(AUTHENTICATED)
-        assert len(operations) == 10  # tasks (8), tags (GET, HEAD)
+        assert len(operations) == 12  # tasks (8), tags and events (GET, HEAD each)
         for name, operation in operations:
             assert operation["security"] == [{"bearerAuth": []}], name
             assert {"401", "403"} <= set(operation["responses"]), name
