@@ -17,13 +17,13 @@ client that went away.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from typing import Any, Final
 
 import orjson
 from aiohttp import hdrs, web
 
-from todo_core.errors import InvalidSyncToken
+from todo_core.errors import InvalidSyncToken, StoreError
 from todo_core.events import Subscription, subscribe
 from todo_core.feed import Change, Upserted
 from todo_http.cors import stream_cors_headers
@@ -35,6 +35,8 @@ from todo_http.settings import Settings
 from todo_http.streams import EventStreams
 
 __all__ = ["ACCESS_TOKEN", "add_event_routes", "add_event_streams", "change_data"]
+
+log = logging.getLogger("todo_http.events")
 
 ACCESS_TOKEN: Final = "access_token"  # browsers' EventSource cannot send a header
 _LAST_EVENT_ID: Final = "Last-Event-ID"
@@ -97,34 +99,45 @@ async def _follow(
 async def stream_events(request: web.Request) -> web.StreamResponse:
     user_id = user_id_of(request)
     since, source = _start_token(request)
-    async with contextlib.AsyncExitStack() as stack:
-        try:
-            subscription = await stack.enter_async_context(
-                subscribe(request.app[STORE], user_id, since)
-            )
-        except InvalidSyncToken:
-            problem: FieldProblem = {"field": source, "message": "is not a valid sync token"}
-            raise InvalidInput([problem]) from None
-        stack.enter_context(request.app[EVENT_STREAMS].admit(user_id, subscription))
-        response = web.StreamResponse(headers=_STREAM_HEADERS)
-        # Sent before the middlewares see the response: what they would add, added now.
-        response.headers["X-Request-ID"] = request[REQUEST_ID]
-        response.headers.update(stream_cors_headers(request))
-        await response.prepare(request)
-        if request.method == hdrs.METH_HEAD:
-            return response
-        try:
-            await _follow(request, subscription, response)
-        except TimeoutError:
-            # A reader too slow for its stream: cut off, whatever is still buffered for
-            # it dropped. Only whole events count, so the id of the last one it got
-            # resumes it without a loss.
-            if request.transport is not None:
-                request.transport.abort()
-        except ConnectionError:
-            pass  # the client went away
+    try:
+        async with subscribe(request.app[STORE], user_id, since) as subscription:
+            with request.app[EVENT_STREAMS].admit(user_id, subscription):
+                return await _stream(request, subscription)
+    except InvalidSyncToken:  # only opening raises it: _stream raises nothing
+        problem: FieldProblem = {"field": source, "message": "is not a valid sync token"}
+        raise InvalidInput([problem]) from None
+
+
+async def _stream(request: web.Request, subscription: Subscription) -> web.StreamResponse:
+    """The stream's answer, once admitted; from here on nothing is raised, since the
+    status line is sent: a failure ends the stream, and the client resumes."""
+    response = web.StreamResponse(headers=_STREAM_HEADERS)
+    # Sent before the middlewares see the response: what they would add, added now.
+    response.headers["X-Request-ID"] = request[REQUEST_ID]
+    response.headers.update(stream_cors_headers(request))
+    await response.prepare(request)
+    if request.method == hdrs.METH_HEAD:
         return response
-    raise AssertionError("unreachable")  # mypy: the stack may swallow an exception
+    try:
+        await _follow(request, subscription, response)
+    except TimeoutError:
+        # A reader too slow for its stream: cut off, whatever is still buffered for it
+        # dropped. Only whole events count, so the id of the last one it got resumes it
+        # without a loss.
+        _abort(request)
+    except ConnectionError:
+        pass  # the client went away
+    except StoreError as error:  # the database is away: the client retries (a 503 then)
+        log.warning("event stream ended: %s [request %s]", error, request[REQUEST_ID])
+    except Exception:
+        log.exception("event stream failed [request %s]", request[REQUEST_ID])
+        _abort(request)
+    return response
+
+
+def _abort(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def add_event_streams(app: web.Application, settings: Settings) -> None:

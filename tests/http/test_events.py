@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -23,9 +24,11 @@ from tests.http.api_client import ORIGIN, ApiClient, ClientFactory
 from tests.http.event_stream import EventStream, parse
 from tests.http.tokens import bearer, claims, hs, hs_settings
 from tests.values import ALICE, BOB, SteppingClock
-from todo_core import MemoryTaskStore, TaskCreate, TaskStore
+from todo_core import MemoryTaskStore, StoreUnavailable, TaskCreate, TaskStore
 from todo_http import Settings
+from todo_http.cli import parser, serve_configuration
 from todo_http.keys import API, EVENT_STREAMS
+from todo_http.server import streams_within
 
 EVENTS = "/api/alice/events"
 WITHIN = 2.0  # seconds: a change reaches a stream in the same process well within this
@@ -310,3 +313,54 @@ def _dechunked(body: bytes) -> bytes:
             return bytes(data)
         data += rest[:size]
         body = rest[size + 2 :]
+
+
+def test_the_stream_limits_come_from_the_command_line() -> None:
+    arguments = parser({}).parse_args(
+        ["serve", "--max-streams", "50", "--max-streams-per-user", "3"]
+    )
+    settings, _ = serve_configuration(arguments, {})
+    assert (settings.max_streams, settings.max_streams_per_user) == (50, 3)
+    defaults, _ = serve_configuration(parser({}).parse_args(["serve"]), {})
+    assert (defaults.max_streams, defaults.max_streams_per_user) == (10_000, 10)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_a_stream_limit_below_one_is_a_usage_error(value: str) -> None:
+    with pytest.raises(SystemExit):
+        parser({}).parse_args(["serve", "--max-streams", value])
+
+
+@pytest.mark.parametrize(
+    ("connections", "wanted", "served"),
+    [(12_000, 10_000, 10_000), (12_000, 11_000, 10_000), (600, 10_000, 500), (2, 5, 1)],
+)
+def test_streams_leave_a_sixth_of_the_connections_to_other_requests(
+    connections: int, wanted: int, served: int
+) -> None:
+    settings = streams_within(Settings(max_streams=wanted), connections)
+    assert settings.max_streams == served
+
+
+async def test_a_database_failure_mid_stream_ends_it_and_a_reconnect_resumes(
+    serve: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryTaskStore()
+    client = await serve(store)
+    token = await now(store)
+    real = store.changes
+
+    async def unavailable(user_id: str, since: str | None = None, *, limit: int = 100) -> Any:
+        raise StoreUnavailable("away")
+
+    async with opened(client, f"{EVENTS}?since={token}") as stream:
+        monkeypatch.setattr(store, "changes", unavailable)
+        second = await store.create(ALICE, TaskCreate(title="during the outage"))
+        assert await stream.until_end(WITHIN)
+        assert stream.events == []
+    assert (await client.get(f"{EVENTS}?since={token}")).status == 503
+    monkeypatch.setattr(store, "changes", real)
+    async with opened(client, f"{EVENTS}?since={token}") as stream:
+        event = await stream.next(WITHIN)
+    assert event is not None
+    assert event.data["task"]["id"] == str(second.id)
