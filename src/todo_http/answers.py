@@ -25,7 +25,7 @@ from todo_core import (
     TaskNotFound,
     TodoError,
 )
-from todo_core.errors import SyncTokenExpired
+from todo_core.errors import InvalidSyncToken, SyncTokenExpired
 from todo_http.errors import (
     AuthUnavailable,
     ExpectationFailed,
@@ -150,6 +150,7 @@ ERRORS: Final[Mapping[str, ErrorCode]] = {
             InvalidInput: None,
             InvalidCursor: "Request validation failed",
             InvalidPatch: "Request validation failed",
+            InvalidSyncToken: "Request validation failed",
         },
     ),
     "IDEMPOTENCY_KEY_REUSED": ErrorCode(

@@ -26,6 +26,7 @@ from aiohttp import hdrs, web
 from todo_core.errors import InvalidSyncToken, StoreError
 from todo_core.events import Subscription, subscribe
 from todo_core.feed import Change, Upserted
+from todo_core.timestamps import rfc3339
 from todo_http.cors import stream_cors_headers
 from todo_http.envelope import task_data
 from todo_http.errors import FieldProblem, InvalidInput
@@ -54,7 +55,7 @@ def change_data(change: Change) -> dict[str, Any]:
     ``{"type": "delete", "id": ..., "deleted_at": ...}``."""
     if isinstance(change, Upserted):
         return {"type": "upsert", "task": task_data(change.task)}
-    return {"type": "delete", "id": str(change.task_id), "deleted_at": change.deleted_at}
+    return {"type": "delete", "id": str(change.task_id), "deleted_at": rfc3339(change.deleted_at)}
 
 
 def _event(change: Change) -> bytes:

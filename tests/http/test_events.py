@@ -13,7 +13,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -364,3 +364,15 @@ async def test_a_database_failure_mid_stream_ends_it_and_a_reconnect_resumes(
         event = await stream.next(WITHIN)
     assert event is not None
     assert event.data["task"]["id"] == str(second.id)
+
+
+async def test_every_timestamp_of_an_event_has_six_fractional_digits(serve: ClientFactory) -> None:
+    store = MemoryTaskStore(clock=SteppingClock(datetime(2026, 1, 1, tzinfo=UTC)))
+    client = await serve(store)
+    token = await now(store)
+    task = await store.create(ALICE, TaskCreate(title="on the second"))
+    await store.delete(ALICE, task.id)
+    async with opened(client, f"{EVENTS}?since={token}") as stream:
+        event = await stream.next(WITHIN)
+    assert event is not None
+    assert event.data["deleted_at"] == "2026-01-01T00:00:00.000000Z"
