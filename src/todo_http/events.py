@@ -27,6 +27,7 @@ from todo_core.errors import InvalidSyncToken, StoreError
 from todo_core.events import Subscription, subscribe
 from todo_core.feed import Change, Upserted
 from todo_core.timestamps import rfc3339
+from todo_http.connections import GuardedConnection
 from todo_http.cors import stream_cors_headers
 from todo_http.envelope import task_data
 from todo_http.errors import FieldProblem, InvalidInput
@@ -119,6 +120,12 @@ async def _stream(request: web.Request, subscription: Subscription) -> web.Strea
     await response.prepare(request)
     if request.method == hdrs.METH_HEAD:
         return response
+    connection = request.protocol
+    forget = (
+        connection.on_lost(subscription.close)
+        if isinstance(connection, GuardedConnection)
+        else lambda: None
+    )
     try:
         await _follow(request, subscription, response)
     except TimeoutError:
@@ -133,6 +140,8 @@ async def _stream(request: web.Request, subscription: Subscription) -> web.Strea
     except Exception:
         log.exception("event stream failed [request %s]", request[REQUEST_ID])
         _abort(request)
+    finally:
+        forget()
     return response
 
 

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from tests.backends import pgbouncer_url, postgres_url
 from tests.http.event_stream import EventStream
-from tests.http.server_process import ServerProcess, migrate, server_environment
+from tests.http.server_process import ServerProcess, migrate, server_environment, worker_serving
 from tests.http.tokens import SECRET, claims, hs
 from todo_core import TaskCreate, open_store
 
@@ -207,3 +208,58 @@ async def create_with(session: aiohttp.ClientSession, server: ServerProcess, tok
         headers={"Authorization": f"Bearer {token}"},
     ) as response:
         assert response.status == 201
+
+
+async def test_a_client_that_leaves_frees_its_slot_at_once(tmp_path: Path) -> None:
+    """Not at the next keepalive, 15 s later: the server hears the connection close."""
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    with serving(tmp_path, url, "--max-streams-per-user", "1") as server:
+        async with aiohttp.ClientSession() as session:
+            async with stream(session, server, "/api/alice/events"):
+                assert server.request("GET", "/api/alice/events").status == 429
+            deadline = time.monotonic() + WITHIN
+            while (status := await _status(session, server, "/api/alice/events")) == 429:
+                assert time.monotonic() < deadline, "the slot was not freed"
+                await asyncio.sleep(0.05)
+            assert status == 200
+
+
+async def _status(session: aiohttp.ClientSession, server: ServerProcess, path: str) -> int:
+    response = await session.get(f"http://127.0.0.1:{server.port}{path}")
+    response.close()
+    return response.status
+
+
+async def test_a_change_made_by_the_other_worker_reaches_the_stream_within_a_second(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+    migrate(url)
+    with serving(tmp_path, url, "--workers", "2", "--log-format", "json") as server:
+        for number in (1, 2):
+            server.wait_for_line(worker_serving(number))
+        async with (
+            aiohttp.ClientSession() as session,
+            stream(session, server, "/api/alice/events") as events,
+        ):
+            for number in range(12):
+                started = time.monotonic()
+                # A new connection each: the kernel spreads them over the workers.
+                async with (
+                    aiohttp.ClientSession() as writer,
+                    writer.post(
+                        f"http://127.0.0.1:{server.port}/api/alice/tasks",
+                        json={"title": f"t{number}"},
+                    ) as response,
+                ):
+                    assert response.status == 201
+                    task = (await response.json())["data"]
+                event = await events.next(SLACK)
+                assert event is not None
+                assert event.data["task"]["id"] == task["id"]
+                assert time.monotonic() - started < WITHIN
+        server.stop()
+    access = [orjson.loads(line) for line in server.lines if '"aiohttp.access"' in line]
+    (streamed,) = {line["pid"] for line in access if line["path"] == "/api/alice/events"}
+    writers = {line["pid"] for line in access if line["method"] == "POST"}
+    assert writers - {streamed}, "no write was made by the other worker: nothing was shown"
