@@ -376,3 +376,18 @@ async def test_every_timestamp_of_an_event_has_six_fractional_digits(serve: Clie
         event = await stream.next(WITHIN)
     assert event is not None
     assert event.data["deleted_at"] == "2026-01-01T00:00:00.000000Z"
+
+
+async def test_an_expired_token_is_a_410_even_with_every_slot_taken(
+    store_factory: StoreFactory, serve: ClientFactory
+) -> None:
+    clock = SteppingClock()
+    async with store_factory(clock=clock, retention=timedelta(days=1)) as store:
+        client = await serve(store, Settings(max_streams_per_user=1))
+        token = await now(store)
+        clock.now += timedelta(days=2)
+        async with opened(client):
+            assert (await client.get(EVENTS)).status == 429
+            reply = await client.get(f"{EVENTS}?since={token}")
+            assert reply.status == 410
+            assert reply.code == "SYNC_TOKEN_EXPIRED"
