@@ -14,6 +14,7 @@ from todo_http.auth import Authenticator, JwtAuthenticator, auth_middleware
 from todo_http.cors import cors_middleware
 from todo_http.docs import add_docs_routes, add_docs_shortcuts
 from todo_http.envelope import envelope_middleware, success
+from todo_http.events import add_event_routes, add_event_streams
 from todo_http.housekeeping import housekeeping_context
 from todo_http.keys import API, AUTHENTICATED, SETTINGS, STORE
 from todo_http.openapi import API_PREFIX
@@ -78,6 +79,8 @@ def _api(
         api.cleanup_ctx.append(authenticator.cleanup_ctx)
     add_task_routes(api.router)
     add_sync_routes(api.router)
+    add_event_routes(api.router)
+    add_event_streams(api, settings)
     add_docs_routes(api.router)
     if store is not None:
         api[STORE] = store

@@ -199,6 +199,23 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "for a new one (default %(default)s, lowered to what the open-file limit allows)",
     )
     serve_command.add_argument(
+        "--max-streams",
+        type=_count(1),
+        default=Settings().max_streams,
+        metavar="N",
+        help="open event streams per process, past which a new one is refused with 429 "
+        "(default %(default)s; lowered to leave a sixth of --max-connections to other "
+        "requests)",
+    )
+    serve_command.add_argument(
+        "--max-streams-per-user",
+        type=_count(1),
+        default=Settings().max_streams_per_user,
+        metavar="N",
+        help="open event streams per user and process, past which a new one is refused "
+        "with 429 (default %(default)s)",
+    )
+    serve_command.add_argument(
         "--pool-size",
         type=_count(1),
         metavar="N",
@@ -432,6 +449,11 @@ def serve_configuration(
         auth=arguments.auth,
         body_timeout=arguments.body_timeout,
         retention_days=arguments.retention_days,
+    )
+    settings = dataclasses.replace(
+        settings,
+        max_streams=arguments.max_streams,
+        max_streams_per_user=arguments.max_streams_per_user,
     )
     options = ServeOptions(
         host=arguments.host,

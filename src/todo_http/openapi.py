@@ -46,6 +46,7 @@ from todo_core import TaskCreate, TaskPatch, TaskReplace
 from todo_core.idempotency import IDEMPOTENCY_KEY_MAX
 from todo_core.models import DESCRIPTION_MAX, TITLE_MAX, USER_ID_PATTERN
 from todo_http.answers import ERRORS
+from todo_http.openapi_events import event_parameters, event_paths
 from todo_http.openapi_organize import (
     LIST_SORTS,
     input_properties,
@@ -129,6 +130,8 @@ Tasks that belong to users, with every response in one JSON envelope:
   recurring task creates its next occurrence once. A `PATCH` that would leave a
   recurrence without `due_at` is a 422 that comes after the missing-task 404 and the
   `If-Match` 412. `GET /{user_id}/tags` lists the tags in use with their counts.
+* Live events: `GET /{user_id}/events` streams the user's changes as server-sent events
+  (`text/event-stream`).
 """
     + SYNC_DESCRIPTION
 )
@@ -451,6 +454,7 @@ def _parameters() -> dict[str, Any]:
         ),
         **organize_parameters(query),
         **sync_parameters(query),
+        **event_parameters(query),
         "IfMatch": header(
             "If-Match",
             "`*` or a list of strong ETags; a stale or weak one is a 412 and changes nothing.",
@@ -678,6 +682,7 @@ def _task_paths(authenticated: bool) -> dict[str, Any]:
         },
         "/{user_id}/tags": {"get": tags, "head": _head(tags, "headTags")},
         **sync_paths(PathKit(operation, errors, _head, _response)),
+        **event_paths(operation, errors, _head, _response, authenticated=authenticated),
     }
 
 

@@ -51,5 +51,12 @@ class Settings:
     retention_days: int = DEFAULT_RETENTION.days
     # Seconds a request's body may take to arrive once its handler reads it (408 after).
     body_timeout: float = 10.0
+    # Open event streams (GET /api/{user_id}/events): per user, and per process.
+    max_streams_per_user: int = 10
+    max_streams: int = 10_000
+    # Seconds between keepalive comments of an idle stream (the contract: at most 15).
+    stream_keepalive: float = 15.0
+    # Seconds a stream's write may wait for a slow reader before the stream is ended.
+    stream_write_timeout: float = 10.0
     auth: AuthMode = "none"  # "jwt": every task request needs a bearer token (docs/security.md)
     jwt: JwtSettings = JwtSettings()

@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from todo_core.feed import Change, TrashedTask, Upserted
+from todo_core.feed import TrashedTask
 from todo_core.timestamps import rfc3339
-from todo_http.envelope import success, task_data
+from todo_http.envelope import change_data, success, task_data
 from todo_http.keys import STORE
 from todo_http.parsing import changes_query_of, task_id_of, trash_query_of, user_id_of
 from todo_http.routes import page_response, task_response
 
-__all__ = ["add_sync_routes", "change_data", "trashed_data"]
+__all__ = ["add_sync_routes", "trashed_data"]
 
 
 def trashed_data(task: TrashedTask) -> dict[str, Any]:
@@ -29,13 +29,6 @@ def trashed_data(task: TrashedTask) -> dict[str, Any]:
     # fraction of a second: every timestamp of the API has six digits.
     data["deleted_at"] = rfc3339(task.deleted_at)
     return data
-
-
-def change_data(change: Change) -> dict[str, Any]:
-    """One item of the feed: the task's latest state, or that it was deleted."""
-    if isinstance(change, Upserted):
-        return {"type": "upsert", "task": task_data(change.task)}
-    return {"type": "delete", "id": str(change.task_id), "deleted_at": rfc3339(change.deleted_at)}
 
 
 async def get_changes(request: web.Request) -> web.Response:

@@ -132,8 +132,8 @@ class TestAuthentication:
     def test_every_task_operation_needs_a_bearer_token_and_answers_401_and_403(self) -> None:
         operations = task_operations(AUTHENTICATED)
         # tasks (8), tags (GET, HEAD), changes (GET, HEAD), trash (GET, HEAD, DELETE),
-        # one trashed task (DELETE) and its restore (POST)
-        assert len(operations) == 17
+        # one trashed task (DELETE) and its restore (POST), events (GET, HEAD)
+        assert len(operations) == 19
         for name, operation in operations:
             assert operation["security"] == [{"bearerAuth": []}], name
             assert {"401", "403"} <= set(operation["responses"]), name
