@@ -228,10 +228,7 @@ class MemoryTaskStore:
     ) -> Task:
         current = self._current(user_id, task_id, expected_version)
         del self._tasks[user_id][task_id]
-        # A new version, as every change has (SQL stores count on it), hidden from the
-        # answer: the trashing DELETE answers the task as it was.
-        trashed = current.model_copy(update={"version": current.version + 1})
-        self._gone.setdefault(user_id, {})[task_id] = _Gone(trashed, self._clock())
+        self._gone.setdefault(user_id, {})[task_id] = _Gone(current, self._clock())
         self._moved(user_id, task_id)
         return current
 
