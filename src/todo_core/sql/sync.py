@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from uuid import UUID
 
 from todo_core.errors import StoreUnavailable, TaskNotFound
@@ -32,9 +32,7 @@ from todo_core.feed import (
 from todo_core.models import Task, trusted_task, validate_user_id
 from todo_core.signal import ChangeSignal
 from todo_core.sql.completion import ATTEMPTS
-
-if TYPE_CHECKING:
-    from todo_core.sql.store import Database
+from todo_core.sql.database import Database
 
 __all__ = ["FeedAndTrash"]
 
