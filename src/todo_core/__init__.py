@@ -16,6 +16,7 @@ from todo_core.errors import (
     TaskNotFound,
     TodoError,
 )
+from todo_core.events import Subscription, subscribe
 from todo_core.idempotency import Created, validate_idempotency_key
 from todo_core.memory import MemoryTaskStore
 from todo_core.models import (
@@ -53,6 +54,7 @@ __all__ = [
     "SortOrder",
     "StoreError",
     "StoreUnavailable",
+    "Subscription",
     "TagCount",
     "TagPage",
     "TagQuery",
@@ -64,6 +66,7 @@ __all__ = [
     "TaskStore",
     "TodoError",
     "open_store",
+    "subscribe",
     "validate_idempotency_key",
     "validate_user_id",
 ]

@@ -101,7 +101,7 @@ class PostgresDatabase:
             )
             try:
                 if options.prepared_statements is None:
-                    connection.named = await _is_direct(connection, options.statement_timeout)
+                    connection.named = await is_direct(connection, options.statement_timeout)
                 else:
                     connection.named = options.prepared_statements
             except BaseException:
@@ -258,7 +258,7 @@ def _remaining(deadline: float) -> float:
     return remaining
 
 
-async def _is_direct(connection: _Connection, within: float) -> bool:
+async def is_direct(connection: _Connection, within: float) -> bool:
     """Whether ``connection`` reaches PostgreSQL itself, not a pooler (see the top)."""
     try:
         backend = await connection.fetchval("SELECT pg_backend_pid()", timeout=within)

@@ -25,6 +25,7 @@ from todo_core import (
     TaskNotFound,
     TodoError,
 )
+from todo_core.errors import InvalidSyncToken, SyncTokenExpired
 from todo_http.errors import (
     AuthUnavailable,
     ExpectationFailed,
@@ -35,6 +36,7 @@ from todo_http.errors import (
     NotFound,
     PayloadTooLarge,
     RequestTimeout,
+    TooManyStreams,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -45,6 +47,8 @@ __all__ = ["ERRORS", "ErrorAnswer", "ErrorCode", "answer_for", "code_of_status"]
 # away for seconds at least; the create that holds a key takes milliseconds.
 _OUTAGE_RETRY_SECONDS: Final = 2
 _KEY_IN_USE_RETRY_SECONDS: Final = 1
+# A stream slot frees when a client goes away, which takes seconds to notice.
+_STREAMS_RETRY_SECONDS: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,11 @@ ERRORS: Final[Mapping[str, ErrorCode]] = {
     "EXPECTATION_FAILED": ErrorCode(
         417, "An `Expect` other than `100-continue`.", {ExpectationFailed: None}
     ),
+    "SYNC_TOKEN_EXPIRED": ErrorCode(
+        410,
+        "A feed token older than the retention window: list the tasks again.",
+        {SyncTokenExpired: "The sync token has expired; list the tasks again"},
+    ),
     "VALIDATION_ERROR": ErrorCode(
         422,
         "The body, path or query breaks the rules; `details` says where.",
@@ -141,12 +150,20 @@ ERRORS: Final[Mapping[str, ErrorCode]] = {
             InvalidInput: None,
             InvalidCursor: "Request validation failed",
             InvalidPatch: "Request validation failed",
+            InvalidSyncToken: "Request validation failed",
         },
     ),
     "IDEMPOTENCY_KEY_REUSED": ErrorCode(
         422,
         "This `Idempotency-Key` was first used with a different body; nothing was created.",
         {IdempotencyKeyReused: "This Idempotency-Key was used with a different request body"},
+    ),
+    "TOO_MANY_REQUESTS": ErrorCode(
+        429,
+        "Too many open event streams, for this user (`--max-streams-per-user`) or this "
+        "process (`--max-streams`); retry after `Retry-After`.",
+        {TooManyStreams: None},
+        retry_after=_STREAMS_RETRY_SECONDS,
     ),
     # Any other error is a bug: its message, built with the request id, says nothing more.
     "INTERNAL_ERROR": ErrorCode(

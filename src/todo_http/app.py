@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -13,12 +14,14 @@ from todo_http.auth import Authenticator, JwtAuthenticator, auth_middleware
 from todo_http.cors import cors_middleware
 from todo_http.docs import add_docs_routes, add_docs_shortcuts
 from todo_http.envelope import envelope_middleware, success
+from todo_http.events import add_event_routes, add_event_streams
 from todo_http.housekeeping import housekeeping_context
 from todo_http.keys import API, AUTHENTICATED, SETTINGS, STORE
 from todo_http.openapi import API_PREFIX
 from todo_http.parsing import MAX_BODY_BYTES
 from todo_http.routes import add_task_routes
 from todo_http.settings import Settings
+from todo_http.sync_routes import add_sync_routes
 
 __all__ = ["create_api", "create_app", "open_settings_store"]
 
@@ -45,9 +48,10 @@ def create_api(
 ) -> web.Application:
     """The tasks API as an application to mount: ``app.add_subapp("/api", create_api(store))``.
 
-    Routes are ``/{user_id}/tasks``, ``/{user_id}/tasks/{task_id}`` and
-    ``/{user_id}/tags`` below the mount point, plus the API's OpenAPI document at
-    ``/openapi.json`` and its page at ``/docs``.
+    Routes are ``/{user_id}/tasks``, ``/{user_id}/tasks/{task_id}``, ``/{user_id}/tags``,
+    ``/{user_id}/changes`` and ``/{user_id}/trash`` (and below it) under the mount
+    point, plus the API's OpenAPI document at ``/openapi.json`` and its page at
+    ``/docs``.
     Without ``store``, one is opened from ``settings`` when the application starts and
     closed when it stops.
 
@@ -74,6 +78,9 @@ def _api(
     if isinstance(authenticator, JwtAuthenticator):
         api.cleanup_ctx.append(authenticator.cleanup_ctx)
     add_task_routes(api.router)
+    add_sync_routes(api.router)
+    add_event_routes(api.router)
+    add_event_streams(api, settings)
     add_docs_routes(api.router)
     if store is not None:
         api[STORE] = store
@@ -89,6 +96,7 @@ def open_settings_store(settings: Settings) -> AbstractAsyncContextManager[TaskS
         settings.database_url,
         create_schema=settings.create_schema,
         cursor_secret=settings.cursor_secret,
+        retention=timedelta(days=settings.retention_days),
         **settings.store_options,
     )
 

@@ -57,16 +57,27 @@ _HMAC_KEY_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
 _PUBLIC_KEY_ALGORITHMS: Final = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 )
-# The resources of routes.add_task_routes; the documentation routes stay open.
-_GUARDED_RESOURCES: Final = frozenset({"tasks", "task", "tags"})
+# The resources of routes.add_task_routes, sync_routes.add_sync_routes and
+# events.add_event_routes; the documentation routes stay open.
+_GUARDED_RESOURCES: Final = frozenset(
+    {"tasks", "task", "tags", "changes", "trash", "trashed_task", "restore", "events"}
+)
+# Where a token may also come as the access_token query parameter: the event stream,
+# since browsers' EventSource cannot send a header. Nowhere else, so that a token in a
+# URL (which browsers keep in their history) is only ever one such a client had to use.
+_QUERY_TOKEN_RESOURCES: Final = frozenset({"events"})
+_ACCESS_TOKEN: Final = "access_token"
 _SOURCES: Final = ("TODO_JWT_SECRET", "TODO_JWKS_URL", "TODO_JWKS_FILE")
 _COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _MAKE_A_SECRET: Final = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 def bearer_token(request: web.Request) -> str:
-    """The token of the request's ``Authorization: Bearer`` header; raises ``Unauthorized``."""
+    """The token of the request's ``Authorization: Bearer`` header (or, for the event
+    stream only, of its ``access_token`` query parameter); raises ``Unauthorized``."""
     values = request.headers.getall(hdrs.AUTHORIZATION, [])
+    if not values and _takes_query_token(request):
+        return _query_token(request)
     if not values:
         raise Unauthorized("no Authorization header", token_given=False)
     if len(values) > 1:
@@ -78,6 +89,24 @@ def bearer_token(request: web.Request) -> str:
     token = token.strip()
     if not token:
         raise Unauthorized("empty bearer token")
+    return token
+
+
+def _takes_query_token(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return resource is not None and resource.name in _QUERY_TOKEN_RESOURCES
+
+
+def _query_token(request: web.Request) -> str:
+    # Never logged: the access log writes paths without their query string.
+    given = request.query.getall(_ACCESS_TOKEN, [])
+    if not given:
+        raise Unauthorized("no Authorization header nor access_token", token_given=False)
+    if len(given) > 1:
+        raise Unauthorized("several access_token parameters")
+    token = given[0].strip()
+    if not token:
+        raise Unauthorized("empty access_token")
     return token
 
 

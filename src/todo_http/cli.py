@@ -1,7 +1,8 @@
 """The ``todo-http`` command: ``serve`` the API, or ``migrate`` a database.
 
 The only module that reads the environment (``DATABASE_URL``, ``TODO_SECRET``,
-``TODO_CORS_ORIGINS``, ``TODO_PURGE_INTERVAL``, ``TODO_AUTH`` and the ``TODO_JWT_*``
+``TODO_CORS_ORIGINS``, ``TODO_PURGE_INTERVAL``, ``TODO_RETENTION_DAYS``, ``TODO_AUTH``
+and the ``TODO_JWT_*``
 and ``TODO_JWKS_*`` keys and claims), for ``serve`` and for the gunicorn factory
 (``todo_http.gunicorn``): everything else receives ``Settings`` and ``ServeOptions``.
 docs/configuration.md describes every option, docs/security.md the authentication.
@@ -18,7 +19,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final, get_args
+from typing import Final, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from todo_core.engine import EngineOptions
@@ -50,6 +51,10 @@ _AUTH_MODES: Final[tuple[AuthMode, ...]] = get_args(AuthMode)
 # The variables that name where token keys come from: set while authentication is off,
 # they mean an operator who believes the API is protected when it is not.
 _KEY_VARIABLES: Final = ("TODO_JWT_SECRET", "TODO_JWKS_URL", "TODO_JWKS_FILE")
+# A century: beyond any need, and far from where a timestamp plus the window overflows.
+_MAX_RETENTION_DAYS: Final = 36_500
+
+Value = TypeVar("Value")
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -79,6 +84,13 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError("must be a finite number of seconds, at least 0")
+    return value
+
+
+def _days(text: str) -> int:
+    value = _count(1)(text)
+    if value > _MAX_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(f"must be at most {_MAX_RETENTION_DAYS} days")
     return value
 
 
@@ -171,12 +183,37 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         f"{Settings().body_timeout:g})",
     )
     serve_command.add_argument(
+        "--retention-days",
+        type=_days,
+        metavar="DAYS",
+        help="keep trashed tasks, and the records of deletions the change feed needs, this "
+        "long; a feed token older than this is 410 (env TODO_RETENTION_DAYS; default "
+        f"{Settings().retention_days})",
+    )
+    serve_command.add_argument(
         "--max-connections",
         type=_count(1),
         default=ServeOptions().max_connections,
         metavar="N",
         help="open connections per process; at the limit the longest idle one is closed "
         "for a new one (default %(default)s, lowered to what the open-file limit allows)",
+    )
+    serve_command.add_argument(
+        "--max-streams",
+        type=_count(1),
+        default=Settings().max_streams,
+        metavar="N",
+        help="open event streams per process, past which a new one is refused with 429 "
+        "(default %(default)s; lowered to leave a sixth of --max-connections to other "
+        "requests)",
+    )
+    serve_command.add_argument(
+        "--max-streams-per-user",
+        type=_count(1),
+        default=Settings().max_streams_per_user,
+        metavar="N",
+        help="open event streams per user and process, past which a new one is refused "
+        "with 429 (default %(default)s)",
     )
     serve_command.add_argument(
         "--pool-size",
@@ -265,14 +302,14 @@ def _timeout(text: str) -> float:
     return value
 
 
-def _environment_seconds(
+def _environment_value(
     environ: Mapping[str, str],
     name: str,
-    default: float,
-    parse: Callable[[str], float] = _seconds,
-) -> float:
-    """The seconds in the variable ``name`` as ``parse`` reads them, or ``default`` where
-    it is unset."""
+    default: Value,
+    parse: Callable[[str], Value],
+) -> Value:
+    """The value of the variable ``name`` as ``parse`` reads it, or ``default`` where it
+    is unset."""
     given = environ.get(name) or None
     if given is None:
         return default
@@ -300,7 +337,7 @@ def _jwt_settings(environ: Mapping[str, str]) -> JwtSettings:
         algorithms=tuple(name.strip() for name in listed if name.strip()),
         issuer=environ.get("TODO_JWT_ISSUER") or None,
         audience=environ.get("TODO_JWT_AUDIENCE") or None,
-        leeway=_environment_seconds(environ, "TODO_JWT_LEEWAY", JwtSettings().leeway),
+        leeway=_environment_value(environ, "TODO_JWT_LEEWAY", JwtSettings().leeway, _seconds),
     )
 
 
@@ -329,12 +366,14 @@ def environment_settings(
     store_options: Mapping[str, object] | None = None,
     auth: AuthMode | None = None,
     body_timeout: float | None = None,
+    retention_days: int | None = None,
 ) -> Settings:
     """``Settings`` from ``DATABASE_URL``, ``TODO_SECRET``, ``TODO_CORS_ORIGINS``,
-    ``TODO_PURGE_INTERVAL``, ``TODO_AUTH`` and, for ``--auth jwt``, the ``TODO_JWT_*`` and
-    ``TODO_JWKS_*`` variables.
+    ``TODO_PURGE_INTERVAL``, ``TODO_RETENTION_DAYS``, ``TODO_AUTH`` and, for
+    ``--auth jwt``, the ``TODO_JWT_*`` and ``TODO_JWKS_*`` variables.
 
-    ``database_url``, ``cors_origins`` and ``auth``, when given (from the command line),
+    ``database_url``, ``cors_origins``, ``auth``, ``body_timeout`` and
+    ``retention_days``, when given (from the command line),
     win over their variables. Raises ``StartupError`` for a short secret, a bad origin,
     or an authentication set-up that cannot work (a missing, doubled, unreadable or
     weak key source, an algorithm that does not fit it).
@@ -348,12 +387,16 @@ def environment_settings(
         store_options=dict(store_options or {}),
         auth=_auth_mode(auth, environ),
         jwt=_jwt_settings(environ),
-        purge_interval=_environment_seconds(
-            environ, "TODO_PURGE_INTERVAL", Settings().purge_interval
+        purge_interval=_environment_value(
+            environ, "TODO_PURGE_INTERVAL", Settings().purge_interval, _seconds
         ),
         body_timeout=body_timeout
-        or _environment_seconds(
+        or _environment_value(
             environ, "TODO_BODY_TIMEOUT", Settings().body_timeout, parse=_timeout
+        ),
+        retention_days=retention_days
+        or _environment_value(
+            environ, "TODO_RETENTION_DAYS", Settings().retention_days, parse=_days
         ),
     )
     _check_auth(settings, environ)
@@ -405,6 +448,12 @@ def serve_configuration(
         store_options=store_options,
         auth=arguments.auth,
         body_timeout=arguments.body_timeout,
+        retention_days=arguments.retention_days,
+    )
+    settings = dataclasses.replace(
+        settings,
+        max_streams=arguments.max_streams,
+        max_streams_per_user=arguments.max_streams_per_user,
     )
     options = ServeOptions(
         host=arguments.host,

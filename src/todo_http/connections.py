@@ -100,6 +100,14 @@ class GuardedConnection(web.RequestHandler):
         self.requests_in_flight = 0
         self._limit = limit
         self._admitted = False
+        self._on_lost: set[Callable[[], None]] = set()
+
+    def on_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the connection is lost (the client went away); returns
+        what cancels that. aiohttp tells a handler only when it next writes: an event
+        stream would hold its slot until its next keepalive."""
+        self._on_lost.add(callback)
+        return lambda: self._on_lost.discard(callback)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._admitted = self._limit.admit(self)
@@ -113,6 +121,9 @@ class GuardedConnection(web.RequestHandler):
         if self._admitted:
             self._limit.release(self)
             super().connection_lost(exc)
+        callbacks, self._on_lost = self._on_lost, set()
+        for callback in callbacks:
+            callback()
 
     async def finish_response(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None

@@ -13,11 +13,13 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 
 from todo_http.envelope import Handler, envelope_middleware
+from todo_http.keys import SETTINGS
 
-__all__ = ["cors_middleware"]
+__all__ = ["cors_middleware", "stream_cors_headers"]
 
 _ALLOWED_HEADERS: Final = (
-    "Content-Type, If-Match, If-None-Match, X-Request-ID, Authorization, Idempotency-Key"
+    "Content-Type, If-Match, If-None-Match, X-Request-ID, Authorization, Idempotency-Key, "
+    "Last-Event-ID"
 )
 # WWW-Authenticate, so that a browser client can tell a missing token from a refused one.
 _EXPOSED_HEADERS: Final = (
@@ -75,3 +77,19 @@ def cors_middleware(origins: Iterable[str]) -> Middleware | None:
         return response
 
     return cors
+
+
+def stream_cors_headers(request: web.Request) -> dict[str, str]:
+    """What ``cors_middleware`` labels an answer with, for a streamed answer: it sends
+    its headers before the middleware sees it."""
+    allowed = request.app[SETTINGS].cors_origins
+    if not allowed:
+        return {}
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin not in allowed:
+        return {hdrs.VARY: hdrs.ORIGIN}
+    return {
+        hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin,
+        hdrs.ACCESS_CONTROL_EXPOSE_HEADERS: _EXPOSED_HEADERS,
+        hdrs.VARY: hdrs.ORIGIN,
+    }

@@ -20,6 +20,8 @@ import orjson
 from aiohttp import hdrs, web
 
 from todo_core import InvalidCursor, InvalidPatch, Task
+from todo_core.errors import InvalidSyncToken
+from todo_core.feed import Change, Upserted
 from todo_core.timestamps import rfc3339
 from todo_http.answers import answer_for, code_of_status
 from todo_http.errors import (
@@ -37,6 +39,7 @@ from todo_http.logs import loggable
 
 __all__ = [
     "answer_error",
+    "change_data",
     "envelope_middleware",
     "error_response",
     "new_request_id",
@@ -74,6 +77,14 @@ def _json(
 def task_data(task: Task) -> dict[str, Any]:
     """The contract's representation of a task (``version`` travels in the ETag), for orjson."""
     return task_fields_data(dict(task.__dict__))  # the fields, without model_dump's machinery
+
+
+def change_data(change: Change) -> dict[str, Any]:
+    """A feed item as ``/changes`` and ``/events`` write it: ``{"type": "upsert", "task":
+    ...}`` or ``{"type": "delete", "id": ..., "deleted_at": ...}``."""
+    if isinstance(change, Upserted):
+        return {"type": "upsert", "task": task_data(change.task)}
+    return {"type": "delete", "id": str(change.task_id), "deleted_at": rfc3339(change.deleted_at)}
 
 
 def task_fields_data(fields: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +177,8 @@ def _error_answer(error: Exception, request: web.BaseRequest, request_id: str) -
     details = error.details if isinstance(error, InvalidInput) else None
     if isinstance(error, InvalidCursor):
         details = [{"field": "cursor", "message": str(error)}]
+    elif isinstance(error, InvalidSyncToken):
+        details = [{"field": "since", "message": str(error)}]
     elif isinstance(error, InvalidPatch):
         details = [{"field": error.field, "message": error.message}]
     if answer.status == 503:

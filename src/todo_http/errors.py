@@ -13,7 +13,8 @@ They extend todo_core's tree, so one table in ``answers.py`` maps every error::
     │   ├── PayloadTooLarge    body over 64 KiB, as sent or decoded
     │   ├── UnsupportedMediaType
     │   ├── InvalidJson        not JSON, not UTF-8, or a Content-Encoding that does not decode
-    │   └── InvalidInput       JSON, but against the rules; carries per-field details
+    │   ├── InvalidInput       JSON, but against the rules; carries per-field details
+    │   └── TooManyStreams     past the limits on open event streams (429)
     └── AuthUnavailable        tokens cannot be checked now (the key set cannot be
                                fetched): the client is not at fault (503)
 """
@@ -36,6 +37,7 @@ __all__ = [
     "PayloadTooLarge",
     "RequestRejected",
     "RequestTimeout",
+    "TooManyStreams",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -140,3 +142,9 @@ class InvalidInput(RequestRejected):
     @classmethod
     def of(cls, field: str, message: str) -> InvalidInput:
         return cls([{"field": field, "message": message}])
+
+
+class TooManyStreams(RequestRejected):
+    """Every event stream slot, of the user or of the process, is taken."""
+
+    code = "too_many_streams"

@@ -20,6 +20,7 @@ __all__ = ["next_page_url", "path_segment"]
 _PAGE_PARAMETERS: Final = {
     "tasks": ("completed", "q", "priority", "tag", "due_min", "due_max", "sort", "limit"),
     "tags": ("limit",),
+    "trash": ("limit",),
 }
 
 

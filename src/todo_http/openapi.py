@@ -46,6 +46,7 @@ from todo_core import TaskCreate, TaskPatch, TaskReplace
 from todo_core.idempotency import IDEMPOTENCY_KEY_MAX
 from todo_core.models import DESCRIPTION_MAX, TITLE_MAX, USER_ID_PATTERN
 from todo_http.answers import ERRORS
+from todo_http.openapi_events import event_parameters, event_paths
 from todo_http.openapi_organize import (
     LIST_SORTS,
     input_properties,
@@ -54,6 +55,8 @@ from todo_http.openapi_organize import (
     organize_task_properties,
     recurrence_needs_due,
 )
+from todo_http.openapi_sync import DESCRIPTION as SYNC_DESCRIPTION
+from todo_http.openapi_sync import PathKit, restore_links, sync_parameters, sync_paths, sync_schemas
 
 __all__ = [
     "API_PREFIX",
@@ -95,7 +98,8 @@ _ANY_OPERATION: Final = ("BAD_REQUEST", "EXPECTATION_FAILED", "INTERNAL_ERROR")
 _AUTH_ERRORS: Final = ("UNAUTHORIZED", "FORBIDDEN")
 _BEARER_AUTH: Final = "bearerAuth"
 
-_DESCRIPTION: Final = """\
+_DESCRIPTION: Final = (
+    """\
 Tasks that belong to users, with every response in one JSON envelope:
 `{"success": true, "data": ..., "message": ...}` (plus `meta` on lists) or
 `{"success": false, "error": {"code", "message", "details"}}`.
@@ -126,7 +130,11 @@ Tasks that belong to users, with every response in one JSON envelope:
   recurring task creates its next occurrence once. A `PATCH` that would leave a
   recurrence without `due_at` is a 422 that comes after the missing-task 404 and the
   `If-Match` 412. `GET /{user_id}/tags` lists the tags in use with their counts.
+* Live events: `GET /{user_id}/events` streams the user's changes as server-sent events
+  (`text/event-stream`).
 """
+    + SYNC_DESCRIPTION
+)
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -211,6 +219,7 @@ def _schemas() -> dict[str, Any]:
             "description": "RFC 3339 in UTC with microseconds, ending in Z.",
         },
         "Task": task,
+        **sync_schemas(_success, task),
         "TaskEnvelope": _success(_ref("schemas", "Task")),
         "TaskListEnvelope": _success(
             {"type": "array", "items": _ref("schemas", "Task")},
@@ -444,6 +453,8 @@ def _parameters() -> dict[str, Any]:
             {"type": "string"},
         ),
         **organize_parameters(query),
+        **sync_parameters(query),
+        **event_parameters(query),
         "IfMatch": header(
             "If-Match",
             "`*` or a list of strong ETags; a stale or weak one is a 412 and changes nothing.",
@@ -644,9 +655,14 @@ def _task_paths(authenticated: bool) -> dict[str, Any]:
     )
     delete = operation(
         "deleteTask",
-        "Delete a task",
+        "Delete a task: move it to the trash",
         {
-            "200": _response("The deleted task.", _ref("schemas", "TaskEnvelope")),
+            "200": {
+                **_response(
+                    "The task as it was, now in the trash.", _ref("schemas", "TaskEnvelope")
+                ),
+                "links": restore_links(),
+            },
             **errors("NOT_FOUND", "PRECONDITION_FAILED", "VALIDATION_ERROR", "SERVICE_UNAVAILABLE"),
         },
         parameters=("UserId", "TaskId", "IfMatch"),
@@ -665,6 +681,8 @@ def _task_paths(authenticated: bool) -> dict[str, Any]:
             "delete": delete,
         },
         "/{user_id}/tags": {"get": tags, "head": _head(tags, "headTags")},
+        **sync_paths(PathKit(operation, errors, _head, _response)),
+        **event_paths(operation, errors, _head, _response, authenticated=authenticated),
     }
 
 

@@ -15,9 +15,11 @@ import orjson
 from aiohttp import ClientPayloadError, hdrs, web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
-from pydantic import BaseModel, ValidationError
+from annotated_types import Le
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from todo_core import ListQuery, TagQuery, validate_idempotency_key
+from todo_core.feed import CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, TrashQuery
 from todo_core.models import USER_ID_PATTERN
 from todo_http.errors import (
     FieldProblem,
@@ -35,11 +37,16 @@ __all__ = [
     "JSON_TYPES",
     "MAX_BODY_BYTES",
     "PATCH_TYPES",
+    "TRASH_LIMIT_DEFAULT",
+    "TRASH_LIMIT_MAX",
+    "ChangesQuery",
+    "changes_query_of",
     "idempotency_key_of",
     "list_query_of",
     "read_model",
     "tag_query_of",
     "task_id_of",
+    "trash_query_of",
     "user_id_of",
 ]
 
@@ -75,6 +82,27 @@ _PLUS_AS_SPACE: Final = (
 _BOOLEANS: Final = {"true": True, "false": False}
 _LIMIT_DIGITS: Final = re.compile(r"[0-9]{1,4}")
 _IDEMPOTENCY_KEY: Final = "Idempotency-Key"
+
+
+def _upper_bound(model: type[BaseModel], name: str) -> int:
+    """The ``le`` of a model's integer field: one place says how big a page may be."""
+    bounds = [item.le for item in model.model_fields[name].metadata if isinstance(item, Le)]
+    bound = bounds[0]
+    assert isinstance(bound, int), bound
+    return bound
+
+
+TRASH_LIMIT_MAX: Final = _upper_bound(TrashQuery, "limit")
+TRASH_LIMIT_DEFAULT: Final = int(TrashQuery.model_fields["limit"].default)
+
+
+class ChangesQuery(BaseModel):
+    """The change feed's parameters: ``since`` a token (absent: start at the present)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    since: str | None = Field(default=None, min_length=1)
+    limit: int = Field(default=CHANGES_LIMIT_DEFAULT, ge=1, le=CHANGES_LIMIT_MAX)
 
 
 def idempotency_key_of(request: web.Request) -> str | None:
@@ -182,7 +210,11 @@ async def read_model(request: web.Request, model: type[Model], accepted: frozens
 
 
 def _query_values(
-    request: web.Request, names: tuple[str, ...], problems: list[FieldProblem]
+    request: web.Request,
+    names: tuple[str, ...],
+    problems: list[FieldProblem],
+    *,
+    limit_max: int = 500,
 ) -> dict[str, object]:
     """The first value of each of ``names`` the query gives; a repeated one is a problem.
     ``limit`` is read as a number here (pydantic's strict int takes no string)."""
@@ -196,7 +228,8 @@ def _query_values(
     limit = values.get("limit")
     if limit is not None:
         if _LIMIT_DIGITS.fullmatch(str(limit)) is None:
-            problems.append({"field": "limit", "message": "must be an integer from 1 to 500"})
+            message = f"must be an integer from 1 to {limit_max}"
+            problems.append({"field": "limit", "message": message})
             del values["limit"]
         else:
             values["limit"] = int(str(limit))
@@ -240,3 +273,17 @@ def tag_query_of(request: web.Request) -> TagQuery:
     """The tag listing's ``limit`` and ``cursor``, read like the task listing's."""
     problems: list[FieldProblem] = []
     return _validated(TagQuery, _query_values(request, _PAGE_PARAMETERS, problems), problems)
+
+
+def trash_query_of(request: web.Request) -> TrashQuery:
+    """The trash listing's ``limit`` and ``cursor``, read like the task listing's."""
+    problems: list[FieldProblem] = []
+    values = _query_values(request, _PAGE_PARAMETERS, problems, limit_max=TRASH_LIMIT_MAX)
+    return _validated(TrashQuery, values, problems)
+
+
+def changes_query_of(request: web.Request) -> ChangesQuery:
+    """The change feed's ``since`` and ``limit``; an empty ``since`` is 422."""
+    problems: list[FieldProblem] = []
+    values = _query_values(request, ("since", "limit"), problems)
+    return _validated(ChangesQuery, values, problems)

@@ -25,18 +25,18 @@ from todo_http.parsing import (
     user_id_of,
 )
 
-__all__ = ["add_task_routes"]
+__all__ = ["add_task_routes", "page_response", "task_response"]
 
 Input = TypeVar("Input", bound=BaseModel)
 REPLAYED: Final = "Idempotent-Replayed"  # the answer repeats an earlier create's
 Write = Callable[[TaskStore, str, UUID, Input, int | None], Awaitable[Task]]
 
 
-def _task_response(task: Task, message: str, *, status: int = 200) -> web.Response:
+def task_response(task: Task, message: str, *, status: int = 200) -> web.Response:
     return success(task_data(task), message, status=status, headers={"ETag": etag(task)})
 
 
-def _page_response(
+def page_response(
     request: web.Request,
     route: str,
     user_id: str,
@@ -60,7 +60,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     query = list_query_of(request)
     page = await request.app[STORE].list_fields(user_id, query)
     items = [task_fields_data(fields) for fields in page.items]
-    return _page_response(
+    return page_response(
         request, "tasks", user_id, (items, page.next_cursor), query.limit, "Tasks retrieved"
     )
 
@@ -70,7 +70,7 @@ async def list_tags(request: web.Request) -> web.Response:
     query = tag_query_of(request)
     page = await request.app[STORE].list_tags(user_id, query)
     items = [{"tag": item.tag, "count": item.count} for item in page.items]
-    return _page_response(
+    return page_response(
         request, "tags", user_id, (items, page.next_cursor), query.limit, "Tags retrieved"
     )
 
@@ -89,7 +89,7 @@ async def create_task(request: web.Request) -> web.Response:
     location = request.app.router["task"].canonical.format(
         user_id=path_segment(user_id), task_id=task.id
     )
-    response = _task_response(task, "Task created", status=201)
+    response = task_response(task, "Task created", status=201)
     response.headers[hdrs.LOCATION] = location
     if replayed:
         response.headers[REPLAYED] = "true"
@@ -101,7 +101,7 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     task = await request.app[STORE].get(user_id, task_id)
     if not_modified(request, task):
         return web.Response(status=304, headers={"ETag": etag(task)})
-    return _task_response(task, "Task retrieved")
+    return task_response(task, "Task retrieved")
 
 
 async def _write(
@@ -113,7 +113,7 @@ async def _write(
     store = request.app[STORE]
     expected = await expected_version(request, store, user_id, task_id)
     task = await write(store, user_id, task_id, data, expected)
-    return _task_response(task, "Task updated")
+    return task_response(task, "Task updated")
 
 
 async def replace_task(request: web.Request) -> web.Response:

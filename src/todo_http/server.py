@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import multiprocessing
@@ -44,6 +45,7 @@ __all__ = [
     "bind_sockets",
     "run_workers",
     "serve",
+    "streams_within",
     "where_serving",
 ]
 
@@ -59,6 +61,8 @@ _PARENT_CHECK_SECONDS: Final = 1.0
 # Descriptors kept free of connections: the database pool, log files, the listening
 # sockets, and what the event loop and the libraries open for themselves.
 _RESERVED_DESCRIPTORS: Final = 256
+# The share of the connections kept from event streams for other requests: one in this.
+_REQUEST_SHARE: Final = 6
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -235,6 +239,7 @@ def serve(
         stop.watch_parent(parent)
     where = where_serving(sockets, settings.database_url)
     limit = ConnectionLimit(_connection_limit(options.max_connections, raise_file_limit()))
+    settings = streams_within(settings, limit.limit)
     with startup_errors(settings.database_url), _closing(sockets):
         main = loop.create_task(
             _serve_app(
@@ -256,6 +261,23 @@ def serve(
                 loop.run_until_complete(main)
             _close_loop(loop)
     log.info("%s stopped", name)
+
+
+def streams_within(settings: Settings, connections: int) -> Settings:
+    """``settings`` with at most five sixths of ``connections`` for event streams: a
+    stream holds its connection, and the rest must stay free for other requests and
+    ``/healthz`` even with every stream slot taken (10,000 of the default 12,000)."""
+    allowed = max(connections - max(connections // _REQUEST_SHARE, 1), 1)
+    if settings.max_streams <= allowed:
+        return settings
+    log.warning(
+        "serving at most %d event streams, not %d: room must stay for other requests "
+        "within the %d connections allowed",
+        allowed,
+        settings.max_streams,
+        connections,
+    )
+    return dataclasses.replace(settings, max_streams=allowed)
 
 
 def _connection_limit(wanted: int, open_files: int) -> int:

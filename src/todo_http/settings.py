@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from todo_core.feed import DEFAULT_RETENTION
+
 __all__ = ["DEFAULT_DATABASE_URL", "AuthMode", "JwtSettings", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///todo.db"
@@ -41,9 +43,20 @@ class Settings:
     cursor_secret: str | None = None  # None: the secret stored in the database
     cors_origins: tuple[str, ...] = ()
     store_options: dict[str, Any] = field(default_factory=dict)  # EngineOptions fields
-    # Seconds between purges of expired idempotency keys (jittered); 0: never purge.
+    # Seconds between purges of expired idempotency keys, and of trashed tasks past the
+    # retention window (jittered); 0: never purge.
     purge_interval: float = 600.0
+    # Days trashed tasks and the feed's records of deletions are kept, and so how long a
+    # feed token stays valid (todo_core.feed.DEFAULT_RETENTION).
+    retention_days: int = DEFAULT_RETENTION.days
     # Seconds a request's body may take to arrive once its handler reads it (408 after).
     body_timeout: float = 10.0
+    # Open event streams (GET /api/{user_id}/events): per user, and per process.
+    max_streams_per_user: int = 10
+    max_streams: int = 10_000
+    # Seconds between keepalive comments of an idle stream (the contract: at most 15).
+    stream_keepalive: float = 15.0
+    # Seconds a stream's write may wait for a slow reader before the stream is ended.
+    stream_write_timeout: float = 10.0
     auth: AuthMode = "none"  # "jwt": every task request needs a bearer token (docs/security.md)
     jwt: JwtSettings = JwtSettings()

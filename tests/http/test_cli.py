@@ -424,6 +424,18 @@ def test_the_purge_interval_comes_from_the_environment() -> None:
             _configure(TODO_PURGE_INTERVAL=bad)
 
 
+def test_the_retention_window_comes_from_the_option_or_the_environment() -> None:
+    assert _configure()[0].retention_days == 30
+    assert _configure(TODO_RETENTION_DAYS="7")[0].retention_days == 7
+    assert _configure("--retention-days", "2", TODO_RETENTION_DAYS="7")[0].retention_days == 2
+    for bad in ("0", "-1", "1.5", "week", "36501"):
+        with pytest.raises(StartupError, match="TODO_RETENTION_DAYS"):
+            _configure(TODO_RETENTION_DAYS=bad)
+        with pytest.raises(SystemExit) as exit_:
+            parser({}).parse_args(["serve", "--retention-days", bad])
+        assert exit_.value.code == 2
+
+
 def test_a_bad_origin_in_the_environment_is_a_startup_error() -> None:
     with pytest.raises(StartupError, match="TODO_CORS_ORIGINS"):
         _configure(TODO_CORS_ORIGINS="app.example.com")

@@ -131,7 +131,9 @@ class TestAuthentication:
 
     def test_every_task_operation_needs_a_bearer_token_and_answers_401_and_403(self) -> None:
         operations = task_operations(AUTHENTICATED)
-        assert len(operations) == 10  # tasks (8), tags (GET, HEAD)
+        # tasks (8), tags (GET, HEAD), changes (GET, HEAD), trash (GET, HEAD, DELETE),
+        # one trashed task (DELETE) and its restore (POST), events (GET, HEAD)
+        assert len(operations) == 19
         for name, operation in operations:
             assert operation["security"] == [{"bearerAuth": []}], name
             assert {"401", "403"} <= set(operation["responses"]), name
@@ -483,3 +485,91 @@ class TestDocsPage:
             assert response.status == 404
             body = await response.read()
             check_response(DOCUMENT, "GET", response.url.raw_path, 404, response.headers, body)
+
+
+SOME_TASK: Final[dict[str, Any]] = {
+    "id": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
+    "user_id": "alice",
+    "title": "t",
+    "description": None,
+    "completed": False,
+    "due_at": None,
+    "priority": "none",
+    "tags": [],
+    "recurrence": None,
+    "time_zone": "UTC",
+    "completed_at": None,
+    "next_occurrence_id": None,
+    "created_at": "2026-01-01T00:00:00.000001Z",
+    "updated_at": "2026-01-01T00:00:00.000001Z",
+}
+DELETED_AT: Final = "2026-01-02T00:00:00.000000Z"
+FEED_META: Final = {"limit": 100, "next_since": "t", "has_more": False}
+
+
+def feed(*items: Any) -> dict[str, Any]:
+    return {"success": True, "data": list(items), "message": "m", "meta": FEED_META}
+
+
+class TestSyncAndTrash:
+    """The feed's and the trash's answers are described exactly: a client generated
+    from the document can tell an upsert from a delete and needs every field it reads."""
+
+    CHANGES = "/api/alice/changes"
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            feed(),
+            feed({"type": "upsert", "task": SOME_TASK}),
+            feed({"type": "delete", "id": SOME_TASK["id"], "deleted_at": DELETED_AT}),
+        ],
+    )
+    def test_accepts_the_feeds_items(self, body: Any) -> None:
+        check_response(DOCUMENT, "GET", self.CHANGES, 200, HEADERS, orjson.dumps(body))
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            feed({"type": "upsert"}),
+            feed({"type": "delete", "id": SOME_TASK["id"]}),
+            feed({"type": "update", "task": SOME_TASK}),
+            feed({"type": "delete", "id": SOME_TASK["id"], "deleted_at": DELETED_AT, "x": 1}),
+            {**feed(), "meta": {"limit": 100, "next_since": "t"}},
+            {**feed(), "meta": {**FEED_META, "next_cursor": None}},
+        ],
+    )
+    def test_rejects_what_is_not_a_feed_page(self, body: Any) -> None:
+        with pytest.raises(AssertionError):
+            check_response(DOCUMENT, "GET", self.CHANGES, 200, HEADERS, orjson.dumps(body))
+
+    def test_an_expired_token_is_documented_on_the_feed_only(self) -> None:
+        gone = orjson.dumps(error("SYNC_TOKEN_EXPIRED"))
+        check_response(DOCUMENT, "GET", self.CHANGES, 410, HEADERS, gone)
+        with pytest.raises(AssertionError):
+            check_response(DOCUMENT, "GET", "/api/alice/trash", 410, HEADERS, gone)
+
+    def test_the_trash_shows_when_each_task_was_deleted(self) -> None:
+        page = {**PAGE, "data": [{**SOME_TASK, "deleted_at": DELETED_AT}]}
+        check_response(DOCUMENT, "GET", "/api/alice/trash", 200, HEADERS, orjson.dumps(page))
+        page = {**PAGE, "data": [SOME_TASK]}
+        with pytest.raises(AssertionError):
+            check_response(DOCUMENT, "GET", "/api/alice/trash", 200, HEADERS, orjson.dumps(page))
+
+    def test_a_restore_answers_the_task_with_its_etag(self) -> None:
+        path = f"/api/alice/trash/{SOME_TASK['id']}/restore"
+        body = orjson.dumps({"success": True, "data": SOME_TASK, "message": "m"})
+        check_response(DOCUMENT, "POST", path, 200, {**HEADERS, "ETag": '"v2"'}, body)
+        with pytest.raises(AssertionError):
+            check_response(DOCUMENT, "POST", path, 200, HEADERS, body)
+
+    def test_a_deleted_task_links_to_its_restore_and_purge(self) -> None:
+        delete = DOCUMENT["paths"]["/api/{user_id}/tasks/{task_id}"]["delete"]
+        links = delete["responses"]["200"]["links"]
+        assert set(links) == {"restoreTask", "purgeTask"}
+        ids = {
+            operation["operationId"]
+            for item in DOCUMENT["paths"].values()
+            for operation in item.values()
+        }
+        assert set(links) <= ids

@@ -1,5 +1,6 @@
-"""A Hypothesis state machine over HTTP: two users, every endpoint, and pagination walks,
-checked step by step against a plain model of what the server must hold."""
+"""A Hypothesis state machine over HTTP: two users, every endpoint, pagination walks,
+the trash, and a client per user following the change feed, checked step by step
+against a plain model of what the server must hold."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from hypothesis.stateful import (
     Bundle,
     MultipleResults,
     RuleBasedStateMachine,
+    invariant,
     multiple,
     precondition,
     rule,
@@ -30,6 +32,7 @@ from yarl import URL
 
 from tests.backends import BACKENDS, POSTGRES_BACKENDS, open_backend, postgres_backend_url
 from tests.http.api_client import TIMESTAMP, ApiClient, Reply, task_path, tasks_path
+from tests.http.feed_replica import FeedReplica
 from tests.listing import SORTS
 from tests.successors import next_due_at
 from tests.values import (
@@ -165,7 +168,14 @@ class HttpMachine(RuleBasedStateMachine):
         self.stale: dict[str, str] = {}
         # (user, Idempotency-Key) -> the create's fields as stored, and its first reply
         self.keyed: dict[tuple[str, str], tuple[tuple[Any, ...], Reply]] = {}
+        # Each user's trash: the tasks as they were deleted.
+        self.trash: dict[str, dict[str, dict[str, Any]]] = {user: {} for user in USERS}
         self.api = self.run(self.start(self.backend))
+        # A client per user that took a token, walked the (empty) list, and then only
+        # follows the feed.
+        self.replicas = {user: FeedReplica(self.api, user) for user in USERS}
+        for replica in self.replicas.values():
+            self.run(replica.start())
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coroutine)
@@ -398,7 +408,66 @@ class HttpMachine(RuleBasedStateMachine):
             assert reply.status == 404, reply
             return
         assert reply.status == 200, reply
-        assert reply.data == self.tasks[user].pop(task_id)
+        assert reply.data == self.tasks[user][task_id]
+        self.trash[user][task_id] = self.tasks[user].pop(task_id)
+
+    @rule(task_id=refs, user=st.sampled_from(USERS))
+    def restore(self, task_id: str, user: str) -> None:
+        reply = self.request("POST", f"/api/{user}/trash/{task_id}/restore")
+        before = self.trash[user].pop(task_id, None)
+        if before is None:
+            assert reply.status == 404, reply
+            return
+        assert reply.status == 200, reply
+        assert reply.data == before | {"updated_at": reply.data["updated_at"]}
+        self.accept(reply, user, before)
+
+    @rule(task_id=refs, user=st.sampled_from(USERS))
+    def purge(self, task_id: str, user: str) -> None:
+        reply = self.request("DELETE", f"/api/{user}/trash/{task_id}")
+        before = self.trash[user].pop(task_id, None)
+        if before is None:
+            assert reply.status == 404, reply
+            return
+        assert reply.status == 200, reply
+        data = dict(reply.data)
+        assert TIMESTAMP.fullmatch(data.pop("deleted_at"))
+        assert data == before
+
+    @rule(user=st.sampled_from(USERS))
+    def empty_trash(self, user: str) -> None:
+        reply = self.request("DELETE", f"/api/{user}/trash")
+        assert reply.status == 200, reply
+        assert reply.data == {"purged": len(self.trash[user])}
+        self.trash[user].clear()
+
+    @rule(user=st.sampled_from(USERS), limit=st.integers(1, 3))
+    def list_trash(self, user: str, limit: int) -> None:
+        """Every page of the user's trash: the model's, most recently deleted first."""
+        reply = self.request("GET", f"/api/{user}/trash", params={"limit": str(limit)})
+        walked: list[dict[str, Any]] = []
+        for _ in range(100):
+            assert reply.status == 200, reply
+            walked += reply.data
+            link = reply.headers.get("Link")
+            if link is None:
+                break
+            match = LINK.fullmatch(link)
+            assert match is not None, link
+            reply = self.request("GET", match.group(1))
+        order = [(task["deleted_at"], task["id"]) for task in walked]
+        assert order == sorted(order, reverse=True)
+        shown = {
+            task["id"]: {k: v for k, v in task.items() if k != "deleted_at"} for task in walked
+        }
+        assert shown == self.trash[user]
+
+    @invariant()
+    def followers_are_in_step(self) -> None:
+        """Each user's feed follower, having read to the end, holds the model's tasks."""
+        for user, replica in self.replicas.items():
+            self.run(replica.follow(limit=3))
+            assert replica.tasks == self.tasks[user]
 
     @precondition(lambda self: bool(self.stale))
     @rule(data=st.data(), method=st.sampled_from(["PUT", "PATCH", "DELETE"]))

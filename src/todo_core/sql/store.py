@@ -66,6 +66,7 @@ from todo_core.sql.filters import applied_filters
 from todo_core.sql.sorts import After, position_kind
 from todo_core.sql.statement import Statement
 from todo_core.sql.sync import FeedAndTrash
+from todo_core.sql.wakeups import feed_wakeups
 from todo_core.timestamps import utc_now
 from todo_core.urls import DatabaseURL, parse_database_url
 from todo_core.writes import depends_on_stored
@@ -402,7 +403,10 @@ async def open_sql_store(
         )
         if engine_options.echo:
             database = EchoingDatabase(database)
-        yield SqlTaskStore(database, cursor_secret=secret, clock=clock, retention=retention)
+        store = SqlTaskStore(database, cursor_secret=secret, clock=clock, retention=retention)
+        # Other processes' writes wake this store's watchers too (sql/wakeups.py).
+        async with feed_wakeups(database, target, engine_options, store.signal):
+            yield store
     finally:
         await database.close()
 
