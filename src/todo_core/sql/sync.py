@@ -18,6 +18,7 @@ from uuid import UUID
 
 from todo_core.errors import StoreUnavailable, TaskNotFound
 from todo_core.feed import (
+    PURGE_GRACE,
     Change,
     ChangePage,
     Deleted,
@@ -140,6 +141,6 @@ class FeedAndTrash:
         return len(await self._database.fetch(self._statements.empty_trash, {"user_id": user_id}))
 
     async def purge_expired(self, limit: int) -> int:
-        cutoff = self._clock() - self._tokens.retention
+        cutoff = self._clock() - self._tokens.retention - PURGE_GRACE
         values = {"cutoff": cutoff, "limit": limit}
         return len(await self._database.fetch(self._statements.purge_expired, values))
