@@ -26,6 +26,7 @@ from todo_core.timestamps import from_micros, to_micros
 __all__ = [
     "CHANGES_LIMIT_MAX",
     "DEFAULT_RETENTION",
+    "PURGE_GRACE",
     "Change",
     "ChangePage",
     "Deleted",
@@ -40,6 +41,16 @@ __all__ = [
 
 DEFAULT_RETENTION: Final = timedelta(days=30)
 """How long trashed tasks, and the records of deletions the feed needs, are kept."""
+PURGE_GRACE: Final = timedelta(minutes=10)
+"""How much longer than the retention window ``purge_expired`` keeps a deletion.
+
+A token's time is that of a change, or of the read that reached the end of the feed;
+a change is stamped before it is numbered and committed, so a deletion numbered after
+a token's position can bear an earlier time, by as long as a write can take (or two
+processes' clocks disagree). Forgotten exactly at the window, it could be gone while
+that token still serves. Ten minutes cover any write a statement timeout lets finish,
+and clocks kept by NTP.
+"""
 CHANGES_LIMIT_MAX: Final = 500
 CHANGES_LIMIT_DEFAULT: Final = 100
 _limit_adapter: TypeAdapter[int] = TypeAdapter(

@@ -19,7 +19,7 @@ from tests.replica import Replica
 from tests.values import ALICE, BOB, DUE_INSTANTS, EPOCH_2024, SteppingClock
 from todo_core import ListQuery, TaskCreate, TaskPatch, TaskReplace, TaskStore, open_store
 from todo_core.errors import InvalidSyncToken, SyncTokenExpired, TaskNotFound
-from todo_core.feed import Change, Deleted, Upserted
+from todo_core.feed import PURGE_GRACE, Change, Deleted, Upserted
 
 DAY = timedelta(days=1)
 
@@ -302,7 +302,7 @@ class TestDeletionsAreReported:
             token = (await store.changes(ALICE)).next_since
             young = await store.create(ALICE, TaskCreate(title="young"))
             await store.delete(ALICE, young.id)
-            clock.now += 10 * DAY + timedelta(microseconds=1)
+            clock.now += 10 * DAY + PURGE_GRACE + timedelta(microseconds=1)
             assert await store.purge_expired(limit=2) == 2
             assert await store.purge_expired() == 1
             assert await store.purge_expired() == 0
@@ -310,6 +310,25 @@ class TestDeletionsAreReported:
             with pytest.raises(TaskNotFound):
                 await store.restore(ALICE, old[1].id)
             assert [c.task_id for c in (await store.changes(ALICE, token)).items] == [young.id]
+
+
+async def test_a_deletion_is_kept_a_grace_past_the_window(
+    store_factory: StoreFactory, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A deletion just past the retention window is kept for PURGE_GRACE more: a token
+    the window still serves may not have seen it yet (a change can commit after a read
+    that reached the end of the feed, with an earlier time)."""
+    if backend == "memory":  # strict: passes once memory.py keeps the grace too
+        request.applymarker(pytest.mark.xfail(reason="memory.py purges at the window", strict=True))
+    clock = SteppingClock(EPOCH_2024)
+    async with store_factory(clock=clock, retention=DAY) as store:
+        task = await store.create(ALICE, TaskCreate(title="late"))
+        await store.delete(ALICE, task.id)
+        clock.now += DAY + PURGE_GRACE
+        assert await store.purge_expired() == 0
+        assert [t.id for t in (await store.trash(ALICE)).items] == [task.id]
+        clock.now += timedelta(microseconds=1)
+        assert await store.purge_expired() == 1
 
 
 # A step of a client's session: which write, on which of the tasks.

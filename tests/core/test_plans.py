@@ -73,7 +73,12 @@ FILLS = (
 @pytest_asyncio.fixture(name="store", scope="module", loop_scope="module")
 async def _store() -> AsyncIterator[SqlTaskStore]:
     """A store on its own database of USERS x TASKS_PER_USER tasks, analysed."""
-    async with fresh_postgres_database() as url, open_store(url, create_schema=True) as store:
+    # Filling runs every row through the feed's trigger: more than a request's 5 s
+    # on a busy machine.
+    async with (
+        fresh_postgres_database() as url,
+        open_store(url, create_schema=True, statement_timeout=120.0) as store,
+    ):
         assert isinstance(store, SqlTaskStore)
         for sql in (*FILLS, "ANALYZE tasks"):
             await store.database.fetch(store.database.statements.compile(sa.text(sql)), {})

@@ -4,7 +4,8 @@ The model is a dict keyed by ``(user_id, task_id)`` and a few lines of sorting a
 matching written from the contract, not the memory store, so the memory store is
 checked too. After every step each user's whole listing must equal the model, which
 also proves that no user ever sees another's task and that refused writes changed
-nothing.
+nothing; so must each user's trash, and the copy of a client that took a feed token
+at the start and follows the feed.
 
 Rules cannot be coroutines (HypothesisWorks/hypothesis#4107), so each machine owns an
 event loop and runs every store call to completion on it. Its clock is simulated and
@@ -58,6 +59,7 @@ from tests.core.machine_inputs import (
     substrings,
 )
 from tests.listing import expected_order, kept_by
+from tests.replica import Replica
 from tests.successors import next_due_at
 from tests.values import LAST_DAY, PRIORITY_LEVELS, normalized_tags
 from todo_core import (
@@ -76,6 +78,7 @@ from todo_core import (
     TaskReplace,
     TaskStore,
 )
+from todo_core.feed import TrashQuery
 
 T = TypeVar("T")
 
@@ -107,6 +110,11 @@ def _check_timestamps(task: Task) -> None:
     assert task.updated_at >= task.created_at, task
 
 
+def _owned(tasks: dict[tuple[str, UUID], Task], user_id: str) -> dict[UUID, Task]:
+    """The user's tasks of a model's ``tasks``, by id."""
+    return {task_id: task for (owner, task_id), task in tasks.items() if owner == user_id}
+
+
 def _other(user_id: str) -> str:
     return USERS[1] if user_id == USERS[0] else USERS[0]
 
@@ -136,6 +144,8 @@ class StoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[tuple[str, UUID], Task] = {}
+        # The tasks in the trash, as they were deleted.
+        self.trash: dict[tuple[str, UUID], Task] = {}
         # (user_id, key) -> what the keyed create asked for, and the task it made
         self.keys: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any], Task]] = {}
         self.walks = 0
@@ -154,6 +164,8 @@ class StoreMachine(RuleBasedStateMachine):
         try:
             opening = open_backend(self.backend, self.directory, clock=self.clock)
             self.store: TaskStore = self.run(self.stack.enter_async_context(opening))
+            # A client per user: a feed token first, then the (empty) list.
+            self.followers = {user: self.run(Replica.start(self.store, user)) for user in USERS}
         except BaseException:
             self.teardown()
             raise
@@ -249,6 +261,7 @@ class StoreMachine(RuleBasedStateMachine):
             _check_timestamps(result)
             assert _fields(result) == _fields(current), "delete returns the task as it was"
             del self.model[key]
+            self.trash[key] = current
             return []
         before = DEFAULTS if whole else {name: getattr(current, name) for name in WRITABLE}
         after = before | _normalised(changes)
@@ -507,6 +520,47 @@ class StoreMachine(RuleBasedStateMachine):
             with pytest.raises(TaskNotFound):
                 self.run(self.store.get(ref.user_id, ref.task_id))
 
+    @rule(ref=refs)
+    def restore(self, ref: Ref) -> None:
+        """A trashed task comes back: same id, next version, later updated_at."""
+        key = (ref.user_id, ref.task_id)
+        trashed = self.trash.pop(key, None)
+        if trashed is None:
+            with pytest.raises(TaskNotFound):
+                self.run(self.store.restore(ref.user_id, ref.task_id))
+            return
+        event("trash: restored")
+        restored = self.run(self.store.restore(ref.user_id, ref.task_id))
+        _check_timestamps(restored)
+        assert restored.updated_at > trashed.updated_at
+        moved = {"version": trashed.version + 1, "updated_at": restored.updated_at}
+        assert _fields(restored) == _fields(trashed) | moved
+        self.model[key] = restored
+
+    @rule(ref=refs)
+    def purge(self, ref: Ref) -> None:
+        """A trashed task goes for good, answered as the trash held it."""
+        trashed = self.trash.pop((ref.user_id, ref.task_id), None)
+        if trashed is None:
+            with pytest.raises(TaskNotFound):
+                self.run(self.store.purge(ref.user_id, ref.task_id))
+            return
+        event("trash: purged")
+        purged = self.run(self.store.purge(ref.user_id, ref.task_id))
+        assert purged.model_dump(exclude={"deleted_at"}) == _fields(trashed)
+
+    @rule(user_id=st.sampled_from(USERS))
+    def empty_trash(self, user_id: str) -> None:
+        mine = [key for key in self.trash if key[0] == user_id]
+        assert self.run(self.store.empty_trash(user_id)) == len(mine)
+        for key in mine:
+            del self.trash[key]
+
+    @rule(user_id=st.sampled_from(USERS), limit=st.integers(1, 4))
+    def read_feed(self, user_id: str, limit: int) -> None:
+        """One page of the user's feed, in the middle of things."""
+        self.run(self.followers[user_id].read(self.store, limit))
+
     @rule(
         user_id=st.sampled_from(USERS),
         sort=st.sampled_from(SORTS),
@@ -672,6 +726,33 @@ class StoreMachine(RuleBasedStateMachine):
         """Each user's whole default listing is exactly their tasks in the model."""
         for user_id in USERS:
             self.walk(user_id, None)
+
+    @invariant()
+    def trashes_equal_the_model(self) -> None:
+        """Each user's trash, in pages of two: the model's trashed tasks as deleted,
+        most recently deleted first (equal times: id descending)."""
+        for user_id in USERS:
+            listed = []
+            query = TrashQuery(limit=2)
+            for _ in range(len(self.trash) + 1):
+                page = self.run(self.store.trash(user_id, query))
+                listed += page.items
+                if page.next_cursor is None:
+                    break
+                query = TrashQuery(limit=2, cursor=page.next_cursor)
+            order = [(task.deleted_at, task.id) for task in listed]
+            assert order == sorted(order, reverse=True)
+            mine = _owned(self.trash, user_id)
+            assert {task.id: task.model_dump(exclude={"deleted_at"}) for task in listed} == {
+                task_id: _fields(task) for task_id, task in mine.items()
+            }
+
+    @invariant()
+    def followers_equal_the_model(self) -> None:
+        """Each follower of a feed, drained, holds exactly the user's tasks."""
+        for user_id, follower in self.followers.items():
+            self.run(follower.drain(self.store, limit=1 + self.walks % 3))
+            assert follower.tasks == _owned(self.model, user_id)
 
     @invariant()
     def small_pages_add_up(self) -> None:

@@ -216,7 +216,7 @@ class TestRetentionPurgeOnPostgres:
         async with store_factory(clock=clock, retention=timedelta(days=1)) as store:
             task = await store.create(ALICE, TaskCreate(title="old"))
             await store.delete(ALICE, task.id)
-            clock.now += timedelta(days=2)
+            clock.now += timedelta(days=3)
             other = await asyncpg.connect(postgres_url())
             try:
                 async with other.transaction():
@@ -234,7 +234,7 @@ class TestRetentionPurgeOnPostgres:
             held, free = [await store.create(ALICE, TaskCreate(title=t)) for t in ("held", "free")]
             for task in (held, free):
                 await store.delete(ALICE, task.id)
-            clock.now += timedelta(days=2)
+            clock.now += timedelta(days=3)
             other = await asyncpg.connect(postgres_url())
             try:
                 async with other.transaction():

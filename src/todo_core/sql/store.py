@@ -12,12 +12,11 @@ See the package's docstring for the path of a statement from here to the driver.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from importlib.resources import files
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from uuid import UUID
 
 from todo_core.engine import EngineOptions
@@ -62,10 +61,10 @@ from todo_core.models import (
 )
 from todo_core.signal import ChangeSignal
 from todo_core.sql.completion import SettledWrite
+from todo_core.sql.database import Database, EchoingDatabase
 from todo_core.sql.filters import applied_filters
 from todo_core.sql.sorts import After, position_kind
 from todo_core.sql.statement import Statement
-from todo_core.sql.statements import Statements
 from todo_core.sql.sync import FeedAndTrash
 from todo_core.sql.wakeups import feed_wakeups
 from todo_core.timestamps import utc_now
@@ -74,7 +73,6 @@ from todo_core.writes import depends_on_stored
 
 __all__ = ["SCHEMA_REVISION", "Database", "SqlTaskStore", "open_sql_store"]
 
-_log = logging.getLogger("todo_core.sql")
 _DEFAULT_QUERY = ListQuery()
 _DEFAULT_TAG_QUERY = TagQuery()
 # Every version a row can hold: they start at 1 in a 32-bit INTEGER column. Any other
@@ -92,47 +90,6 @@ def _newest_migration() -> str:
 
 SCHEMA_REVISION: Final = _newest_migration()
 """The schema revision this package needs: its newest migration's."""
-
-
-class Database(Protocol):
-    """What the store needs of a backend: its compiled statements, and running them."""
-
-    statements: Statements
-
-    async def fetch(
-        self, statement: Statement, values: Mapping[str, Any]
-    ) -> list[Sequence[Any]]: ...
-
-    async def transaction(
-        self, statements: Sequence[Statement], values: Mapping[str, Any]
-    ) -> list[Sequence[Any]]:
-        """Run ``statements`` in one transaction; the rows of the last one that has
-        result columns (``Statement.columns``)."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-class _EchoingDatabase:
-    """Logs each statement before ``database`` runs it: the ``echo`` option."""
-
-    def __init__(self, database: Database) -> None:
-        self.statements = database.statements
-        self._database = database
-
-    async def fetch(self, statement: Statement, values: Mapping[str, Any]) -> list[Sequence[Any]]:
-        _log.info("%s\n%r", statement.sql, statement.arguments(values))
-        return await self._database.fetch(statement, values)
-
-    async def transaction(
-        self, statements: Sequence[Statement], values: Mapping[str, Any]
-    ) -> list[Sequence[Any]]:
-        for statement in statements:
-            _log.info("%s\n%r", statement.sql, statement.arguments(values))
-        return await self._database.transaction(statements, values)
-
-    async def close(self) -> None:
-        await self._database.close()
 
 
 async def _first_row(
@@ -445,7 +402,7 @@ async def open_sql_store(
             database, target, engine_options, create_schema, cursor_secret
         )
         if engine_options.echo:
-            database = _EchoingDatabase(database)
+            database = EchoingDatabase(database)
         store = SqlTaskStore(database, cursor_secret=secret, clock=clock, retention=retention)
         # Other processes' writes wake this store's watchers too (sql/wakeups.py).
         async with feed_wakeups(database, target, engine_options, store.signal):

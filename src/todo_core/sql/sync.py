@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from uuid import UUID
 
 from todo_core.errors import StoreUnavailable, TaskNotFound
 from todo_core.feed import (
+    PURGE_GRACE,
     Change,
     ChangePage,
     Deleted,
@@ -32,9 +33,7 @@ from todo_core.feed import (
 from todo_core.models import Task, trusted_task, validate_user_id
 from todo_core.signal import ChangeSignal
 from todo_core.sql.completion import ATTEMPTS
-
-if TYPE_CHECKING:
-    from todo_core.sql.store import Database
+from todo_core.sql.database import Database
 
 __all__ = ["FeedAndTrash"]
 
@@ -142,6 +141,6 @@ class FeedAndTrash:
         return len(await self._database.fetch(self._statements.empty_trash, {"user_id": user_id}))
 
     async def purge_expired(self, limit: int) -> int:
-        cutoff = self._clock() - self._tokens.retention
+        cutoff = self._clock() - self._tokens.retention - PURGE_GRACE
         values = {"cutoff": cutoff, "limit": limit}
         return len(await self._database.fetch(self._statements.purge_expired, values))
