@@ -11,8 +11,10 @@ expires (``SyncTokenExpired``, after the store's retention window).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Final
 from uuid import UUID
 
@@ -32,6 +34,7 @@ __all__ = [
     "Deleted",
     "FeedPosition",
     "FeedTokens",
+    "Sealer",
     "TrashPage",
     "TrashQuery",
     "TrashedTask",
@@ -79,16 +82,27 @@ class FeedPosition:
     at: datetime
 
 
+Sealer = Callable[[FeedPosition], str]
+"""Writes a position as a token of one user (``FeedTokens.sealer``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Upserted:
     """A task that was created or changed (or restored): its latest state."""
 
     task: Task
-    token: str  # resumes the feed after this change
+    position: FeedPosition
+    seal: Sealer = field(compare=False, repr=False)
 
     @property
     def task_id(self) -> UUID:
         return self.task.id
+
+    @property
+    def token(self) -> str:
+        """Resumes the feed after this change. Sealed when asked for: a page of
+        ``/changes`` needs its last item's at most, an event stream each one's."""
+        return self.seal(self.position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +111,13 @@ class Deleted:
 
     task_id: UUID
     deleted_at: datetime
-    token: str
+    position: FeedPosition
+    seal: Sealer = field(compare=False, repr=False)
+
+    @property
+    def token(self) -> str:
+        """As ``Upserted.token``."""
+        return self.seal(self.position)
 
 
 Change = Upserted | Deleted
@@ -152,6 +172,10 @@ class FeedTokens:
     def __init__(self, codec: CursorCodec, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._codec = codec
         self.retention = retention
+
+    def sealer(self, user_id: str) -> Sealer:
+        """``encode`` for one user, for a page's items to seal their tokens with."""
+        return partial(self.encode, user_id)
 
     def encode(self, user_id: str, position: FeedPosition) -> str:
         return self._codec.seal(_feed_binding(user_id), [position.seq, to_micros(position.at)])

@@ -319,14 +319,12 @@ class MemoryTaskStore:
         self.signal.notify(user_id)
 
     def _change(self, user_id: str, task_id: UUID, seq: int) -> Change:
+        seal = self._tokens.sealer(user_id)
         task = self._tasks.get(user_id, {}).get(task_id)
         if task is not None:
-            token = self._tokens.encode(user_id, FeedPosition(seq, task.updated_at))
-            return Upserted(task, token)
+            return Upserted(task, FeedPosition(seq, task.updated_at), seal)
         deleted_at = self._gone[user_id][task_id].deleted_at
-        return Deleted(
-            task_id, deleted_at, self._tokens.encode(user_id, FeedPosition(seq, deleted_at))
-        )
+        return Deleted(task_id, deleted_at, FeedPosition(seq, deleted_at), seal)
 
     def _trashed(self, user_id: str, task_id: UUID) -> _Gone:
         validate_user_id(user_id)

@@ -24,6 +24,7 @@ from todo_core.feed import (
     Deleted,
     FeedPosition,
     FeedTokens,
+    Sealer,
     TrashedTask,
     TrashPage,
     TrashQuery,
@@ -68,25 +69,14 @@ class FeedAndTrash:
         statement = self._statements.changes
         values = {"user_id": user_id, "since": after, "limit": limit + 1}
         rows = await self._database.fetch(statement, values)
-        numbered = [self._change(user_id, statement.decode(row)) for row in rows[:limit]]
-        items = [change for _, change in numbered]
+        seal = self._tokens.sealer(user_id)
+        items = [_change(statement.decode(row), seal) for row in rows[:limit]]
         if len(rows) > limit:
             return ChangePage(items, items[-1].token, True)
         # The reader has reached the end at ``now``: no number below the last it saw
         # can commit later, so this position misses nothing.
-        last = numbered[-1][0] if numbered else after
+        last = items[-1].position.seq if items else after
         return ChangePage(items, self._tokens.encode(user_id, FeedPosition(last, now)), False)
-
-    def _change(self, user_id: str, fields: dict[str, Any]) -> tuple[int, Change]:
-        """A feed row's change number, and the change it reports."""
-        seq = int(fields.pop("change_seq"))
-        deleted_at: datetime | None = fields.pop("deleted_at")
-        if deleted_at is None:
-            task = trusted_task(fields)
-            token = self._tokens.encode(user_id, FeedPosition(seq, task.updated_at))
-            return seq, Upserted(task, token)
-        token = self._tokens.encode(user_id, FeedPosition(seq, deleted_at))
-        return seq, Deleted(fields["id"], deleted_at, token)
 
     async def trash(self, user_id: str, query: TrashQuery | None) -> TrashPage:
         validate_user_id(user_id)
@@ -144,3 +134,13 @@ class FeedAndTrash:
         cutoff = self._clock() - self._tokens.retention - PURGE_GRACE
         values = {"cutoff": cutoff, "limit": limit}
         return len(await self._database.fetch(self._statements.purge_expired, values))
+
+
+def _change(fields: dict[str, Any], seal: Sealer) -> Change:
+    """The change a feed row reports."""
+    seq = int(fields.pop("change_seq"))
+    deleted_at: datetime | None = fields.pop("deleted_at")
+    if deleted_at is None:
+        task = trusted_task(fields)
+        return Upserted(task, FeedPosition(seq, task.updated_at), seal)
+    return Deleted(fields["id"], deleted_at, FeedPosition(seq, deleted_at), seal)
