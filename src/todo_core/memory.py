@@ -14,6 +14,7 @@ from uuid import UUID
 from todo_core.errors import IdempotencyKeyReused, PreconditionFailed, TaskNotFound
 from todo_core.feed import (
     DEFAULT_RETENTION,
+    PURGE_GRACE,
     Change,
     ChangePage,
     Deleted,
@@ -296,7 +297,7 @@ class MemoryTaskStore:
         return len(trashed)
 
     async def purge_expired(self, *, limit: int = 1000) -> int:
-        cutoff = self._clock() - self._tokens.retention
+        cutoff = self._clock() - self._tokens.retention - PURGE_GRACE
         expired = [
             (user_id, task_id)
             for user_id, gone in self._gone.items()

@@ -314,14 +314,10 @@ class TestDeletionsAreReported:
             assert [c.task_id for c in (await store.changes(ALICE, token)).items] == [young.id]
 
 
-async def test_a_deletion_is_kept_a_grace_past_the_window(
-    store_factory: StoreFactory, backend: str, request: pytest.FixtureRequest
-) -> None:
+async def test_a_deletion_is_kept_a_grace_past_the_window(store_factory: StoreFactory) -> None:
     """A deletion just past the retention window is kept for PURGE_GRACE more: a token
     the window still serves may not have seen it yet (a change can commit after a read
     that reached the end of the feed, with an earlier time)."""
-    if backend == "memory":  # strict: passes once memory.py keeps the grace too
-        request.applymarker(pytest.mark.xfail(reason="memory.py purges at the window", strict=True))
     clock = SteppingClock(EPOCH_2024)
     async with store_factory(clock=clock, retention=DAY) as store:
         task = await store.create(ALICE, TaskCreate(title="late"))
