@@ -28,6 +28,7 @@ __all__ = [
     "alembic_version",
     "contains_text",
     "feed_heads",
+    "feed_listeners",
     "idempotency_keys",
     "metadata",
     "next_stamp",
@@ -235,6 +236,16 @@ feed_heads = sa.Table(
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("seq", sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint("user_id", name="pk_feed_heads"),
+)
+
+# The processes LISTENing for the feed's NOTIFY (PostgreSQL; empty on SQLite), by
+# backend pid: the trigger notifies only while there is one, because each commit that
+# notifies takes a lock shared by the whole cluster (sql/wakeups.py keeps the rows).
+feed_listeners = sa.Table(
+    "feed_listeners",
+    metadata,
+    sa.Column("backend_pid", sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint("backend_pid", name="pk_feed_listeners"),
 )
 
 FEED_TRIGGERS: Final = {

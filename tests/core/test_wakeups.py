@@ -9,13 +9,15 @@ polling.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any
 
 import asyncpg
 import pytest
 
 from tests.backends import pgbouncer_url, postgres_url
 from tests.values import ALICE, BOB
+from todo_core import TaskCreate, open_store
 from todo_core.engine import EngineOptions
 from todo_core.errors import StoreUnavailable
 from todo_core.signal import ChangeSignal
@@ -121,6 +123,8 @@ def _options() -> EngineOptions:
 
 
 async def _listening(url: str) -> tuple[ChangeSignal, FeedWakeups]:
+    async with open_store(url, create_schema=True):  # the listener registers in its table
+        pass
     target = parse_database_url(url)
     signal = ChangeSignal()
 
@@ -167,8 +171,7 @@ async def test_a_lost_listening_connection_is_reopened_and_wakes_everyone() -> N
             connection = await asyncpg.connect(parse_database_url(url).dsn)
             try:
                 await connection.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                    "SELECT pg_terminate_backend(backend_pid) FROM feed_listeners"
                 )
             finally:
                 await connection.close()
@@ -192,3 +195,42 @@ async def test_behind_pgbouncer_it_polls_instead() -> None:
             assert wakeups.mode == "polling"
     finally:
         await wakeups.close()
+
+
+async def _heard(connection: asyncpg.Connection, write: Awaitable[object]) -> list[str]:
+    """What ``connection``, LISTENing on its own without registering, hears of ``write``."""
+    heard: list[str] = []
+
+    def hear(*arguments: Any) -> None:
+        heard.append(arguments[-1])
+
+    await connection.add_listener(CHANNEL, hear)
+    try:
+        await write
+        await asyncio.sleep(0.3)
+    finally:
+        await connection.remove_listener(CHANNEL, hear)
+    return heard
+
+
+@pytest.mark.postgres
+async def test_writes_notify_only_while_a_process_listens() -> None:
+    """Each commit that notifies takes a cluster-wide lock: with no listener, none does."""
+    url = postgres_url()
+    async with open_store(url, create_schema=True) as store:
+        spy = await asyncpg.connect(parse_database_url(url).dsn)
+        try:
+            await spy.execute("DELETE FROM feed_listeners")  # no live events anywhere
+            assert await _heard(spy, store.create(ALICE, TaskCreate(title="unheard"))) == []
+            signal, wakeups = await _listening(url)
+            try:
+                with signal.watch(ALICE) as alice:
+                    assert await woken(alice)
+                    assert wakeups.mode == "listening"
+                    write = store.create(ALICE, TaskCreate(title="heard"))
+                    assert await _heard(spy, write) == [ALICE]
+            finally:
+                await wakeups.close()
+            assert await spy.fetchval("SELECT count(*) FROM feed_listeners") == 0
+        finally:
+            await spy.close()

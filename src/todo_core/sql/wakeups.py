@@ -49,6 +49,14 @@ _log = logging.getLogger("todo_core.wakeups")
 
 CHANNEL: Final = "todo_feed"  # what the feed's trigger notifies, with the user's id
 POLL_SECONDS: Final = 0.25
+# The feed's trigger notifies only while feed_listeners has a row (schema.py says why):
+# a listener adds its own, clearing those of backends that are gone (a crashed worker's).
+_ANNOUNCE: Final = (
+    "DELETE FROM feed_listeners WHERE backend_pid NOT IN (SELECT pid FROM pg_stat_activity);"
+    " INSERT INTO feed_listeners (backend_pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING"
+)
+_WITHDRAW: Final = "DELETE FROM feed_listeners WHERE backend_pid = pg_backend_pid()"
+_LATE_COMMIT_SECONDS: Final = 1.0
 # How often a quiet LISTEN connection proves it is alive: a connection cut without a
 # word (a network partition) would otherwise look idle forever.
 _HEALTH_CHECK_SECONDS: Final = 5.0
@@ -151,8 +159,15 @@ class FeedWakeups:
         connection.add_termination_listener(lambda _connection: lost.set())
         try:
             await connection.add_listener(CHANNEL, self._heard)
+            await connection.execute(_ANNOUNCE)
             self.mode = "listening"
             self._signal.notify_all()  # what was committed before this LISTEN took hold
+            # A write whose trigger ran before the announcement, and so did not notify,
+            # may commit just after it: wake everyone once more when such writes are done.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_LATE_COMMIT_SECONDS):
+                    await lost.wait()
+            self._signal.notify_all()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(_HEALTH_CHECK_SECONDS):
@@ -163,6 +178,9 @@ class FeedWakeups:
             _log.warning("lost the connection listening for writes: %s", type(error).__name__)
         finally:
             self.mode = "waiting"
+            if not lost.is_set():  # else a later listener clears the row
+                with contextlib.suppress(*_CONNECTION_ERRORS, TimeoutError):
+                    await connection.execute(_WITHDRAW, timeout=_HEALTH_CHECK_SECONDS)
             connection.terminate()
 
     def _heard(self, _connection: Any, _pid: int, _channel: str, user_id: str) -> None:

@@ -37,6 +37,10 @@ _FEED_HEADS = (
     "CREATE TABLE IF NOT EXISTS feed_heads (user_id VARCHAR(64) NOT NULL, seq BIGINT NOT NULL, "
     "CONSTRAINT pk_feed_heads PRIMARY KEY (user_id))"
 )
+_FEED_LISTENERS = (
+    "CREATE TABLE IF NOT EXISTS feed_listeners (backend_pid INTEGER NOT NULL, "
+    "CONSTRAINT pk_feed_listeners PRIMARY KEY (backend_pid))"
+)
 _INDEXES = (
     ("ix_tasks_user_change", "(user_id, change_seq)"),
     (
@@ -51,14 +55,18 @@ _NUMBERED = "version, deleted_at"
 
 # PostgreSQL: the upsert locks the user's head row until the write commits, so the
 # next writer of the user takes its number only after this one is visible. NOTIFY is
-# delivered at commit, to LISTENers of todo_feed (live events), never for a rollback.
+# delivered at commit, to LISTENers of todo_feed (live events), never for a rollback;
+# only while some process listens (feed_listeners), since every commit that notifies
+# takes one lock shared by the whole cluster: concurrent writes would queue on it.
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION todo_feed_next() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO feed_heads AS head (user_id, seq) VALUES (NEW.user_id, 1)
     ON CONFLICT (user_id) DO UPDATE SET seq = head.seq + 1
     RETURNING head.seq INTO NEW.change_seq;
-    PERFORM pg_notify('todo_feed', NEW.user_id);
+    IF EXISTS (SELECT FROM feed_listeners) THEN
+        PERFORM pg_notify('todo_feed', NEW.user_id);
+    END IF;
     RETURN NEW;
 END
 $$
@@ -94,6 +102,7 @@ def upgrade() -> None:
         for name, _, on_sqlite in _COLUMNS:
             op.execute(f"ALTER TABLE tasks ADD COLUMN {name} {on_sqlite}")
         op.execute(_FEED_HEADS)
+        op.execute(_FEED_LISTENERS)
         for name, event in _SQLITE_TRIGGERS:
             op.execute(_sqlite_trigger(name, event))
         for name, definition in _INDEXES:
@@ -105,6 +114,7 @@ def upgrade() -> None:
         if not has_column("tasks", name):
             op.execute(f"ALTER TABLE tasks ADD COLUMN {name} {on_postgresql}")
     op.execute(_FEED_HEADS)
+    op.execute(_FEED_LISTENERS)
     op.execute(_PG_FUNCTION)
     if not has_trigger("tasks", "tasks_feed"):  # CREATE OR REPLACE TRIGGER would lock
         op.execute(_PG_TRIGGER)
@@ -124,6 +134,7 @@ def downgrade() -> None:
     for name, _ in _INDEXES:
         op.drop_index(name, table_name="tasks")
     op.drop_table("feed_heads")
+    op.drop_table("feed_listeners")
     with op.batch_alter_table("tasks") as batch:
         for name, *_ in _COLUMNS:
             batch.drop_column(name)
