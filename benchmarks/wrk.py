@@ -24,7 +24,15 @@ from benchmarks.databases import backend_pids
 from benchmarks.errors import BenchError
 from benchmarks.harness import LoadOptions
 
-__all__ = ["LOAD_SCRIPT", "Request", "Target", "measured_run", "run_interleaved"]
+__all__ = [
+    "LOAD_SCRIPT",
+    "Request",
+    "Target",
+    "cpu_seconds",
+    "measured_run",
+    "memory_kib",
+    "run_interleaved",
+]
 
 LOAD_SCRIPT: Final = Path(__file__).resolve().with_name("load.lua")
 THREADS: Final = 2
@@ -45,7 +53,7 @@ class Request:
     body: str = ""
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
@@ -53,7 +61,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _memory_kib(pid: int) -> dict[str, int]:
+def memory_kib(pid: int) -> dict[str, int]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     found = {name: line for line in lines for name in ("VmRSS", "VmHWM") if line.startswith(name)}
     return {name: int(line.split()[1]) for name, line in found.items()}
@@ -70,7 +78,7 @@ def _postgres_cpu() -> dict[int, float]:
                 continue
         except OSError:
             continue
-        found[int(entry.name)] = _cpu_seconds(int(entry.name))
+        found[int(entry.name)] = cpu_seconds(int(entry.name))
     return found
 
 
@@ -134,13 +142,13 @@ def measured_run(
     quiet = _wait_quiet(options.quiet_wait) if options.quiet_wait > 0 else None
     if options.warmup > 0:
         _wrk(request, options.warmup, options.connections)
-    machine, postgres, server = _machine_busy(), _postgres_cpu(), _cpu_seconds(pid)
+    machine, postgres, server = _machine_busy(), _postgres_cpu(), cpu_seconds(pid)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     summary = _wrk(request, options.duration, options.connections)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server = _cpu_seconds(pid) - server
+    server = cpu_seconds(pid) - server
     # Backends that ended during the run are lost, as in the harness; ours keep a pool.
     postgres_now = _postgres_cpu()
     busy = _busy_cores(machine, _machine_busy())
@@ -175,7 +183,7 @@ def measured_run(
         "threads": THREADS,
         "cpu_cores_used": cores,
         "server_cpu_us_per_req": round(server / requests * 1e6, 1),
-        "server_mem_kib": _memory_kib(pid),
+        "server_mem_kib": memory_kib(pid),
     }
     if quiet is not None:
         run["pre_run_quiet"] = quiet
