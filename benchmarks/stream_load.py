@@ -20,13 +20,21 @@ import resource
 import sys
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
 
-__all__ = ["LINE_PREFIX", "Stream", "latency_summary", "main", "split_events"]
+__all__ = [
+    "LINE_PREFIX",
+    "Stream",
+    "deliveries",
+    "latency_summary",
+    "main",
+    "split_events",
+    "task_id_of",
+]
 
 LINE_PREFIX: Final = "STREAMS "
 OPENING_AT_ONCE: Final = 200
@@ -35,6 +43,7 @@ WRITE_CONNECTIONS: Final = 32
 # How long after the last write's acknowledgement an event may still arrive before
 # it counts as lost: four times the issue's one-second promise.
 GRACE_SECONDS: Final = 4.0
+GRACE_TICK: Final = 0.2
 
 
 def split_events(buffer: bytes) -> tuple[list[bytes], bytes]:
@@ -147,8 +156,8 @@ async def idle(arguments: argparse.Namespace) -> None:
     await _wait_for_driver()
     ended = [stream.ended for stream in streams if stream.ended is not None]
     keepalives = [stream.keepalives for stream in streams]
-    for task in followers:
-        task.cancel()
+    for follower in followers:
+        follower.cancel()
     for stream in streams:
         stream.close()
     _report(
@@ -173,6 +182,32 @@ def latency_summary(samples: Sequence[float]) -> dict[str, float | None]:
         return round(ordered[max(0, math.ceil(len(ordered) * share / 100) - 1)] * 1000, 1)
 
     return {"p50_ms": rank(50), "p99_ms": rank(99), "max_ms": round(ordered[-1] * 1000, 1)}
+
+
+def deliveries(
+    acked: Mapping[str, tuple[str, float]], arrivals: Mapping[str, Sequence[Mapping[str, float]]]
+) -> dict[str, Any]:
+    """Every acknowledged write (task id: its user and when) against what each of its
+    user's streams received (task id: when): the latencies' summary, how many arrived,
+    how many did not (lost), and how many came before the acknowledgement."""
+    latencies: list[float] = []
+    early = lost = 0
+    for task, (user, at) in acked.items():
+        for arrived in arrivals.get(user, ()):
+            if task not in arrived:
+                lost += 1
+                continue
+            latency = arrived[task] - at
+            # The event can beat the acknowledgement: the commit wakes the stream
+            # before the writer's answer is parsed. Zero, not a negative latency.
+            early += latency < 0
+            latencies.append(max(0.0, latency))
+    return {
+        "delivered": len(latencies),
+        "lost": lost,
+        "before_acknowledgement": early,
+        **latency_summary(latencies),
+    }
 
 
 async def _write_all(arguments: argparse.Namespace, users: Sequence[str]) -> dict[str, Any]:
@@ -231,27 +266,18 @@ async def deliver(arguments: argparse.Namespace) -> None:
     _report("open", {"open": len(streams)})
     written = await _write_all(arguments, users)
     acked: dict[str, tuple[str, float]] = written.pop("acked")
-    by_user: dict[str, list[Stream]] = {}
+    by_user: dict[str, list[dict[str, float]]] = {}
     for stream in streams:
-        by_user.setdefault(stream.user, []).append(stream)
+        by_user.setdefault(stream.user, []).append(stream.arrived)
     expected = sum(len(by_user[user]) for user, _at in acked.values())
-    deadline = time.monotonic() + GRACE_SECONDS
-    while time.monotonic() < deadline:
-        if sum(task in s.arrived for task, (u, _) in acked.items() for s in by_user[u]) == expected:
+    # Polled: the arrivals are spread over thousands of streams' dictionaries.
+    for _tick in range(round(GRACE_SECONDS / GRACE_TICK)):
+        if not deliveries(acked, by_user)["lost"]:
             break
-        await asyncio.sleep(0.2)
-    latencies: list[float] = []
-    early = 0
-    for task, (user, at) in acked.items():
-        for stream in by_user[user]:
-            if task in stream.arrived:
-                latency = stream.arrived[task] - at
-                # The event can beat the acknowledgement: the commit wakes the stream
-                # before the writer's answer is parsed. Zero, not a negative latency.
-                early += latency < 0
-                latencies.append(max(0.0, latency))
-    for task_ in followers:
-        task_.cancel()
+        await asyncio.sleep(GRACE_TICK)
+    found = deliveries(acked, by_user)
+    for follower in followers:
+        follower.cancel()
     ended = [stream.ended for stream in streams if stream.ended is not None]
     for stream in streams:
         stream.close()
@@ -261,12 +287,9 @@ async def deliver(arguments: argparse.Namespace) -> None:
             **written,
             "acknowledged": len(acked),
             "expected_deliveries": expected,
-            "delivered": len(latencies),
-            "lost": expected - len(latencies),
-            "before_acknowledgement": early,
+            **found,
             "streams_ended_early": len(ended),
             "first_ending": ended[0] if ended else None,
-            **latency_summary(latencies),
         },
     )
 

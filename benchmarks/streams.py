@@ -42,7 +42,7 @@ from benchmarks.harness import REPOSITORY
 from benchmarks.processes import Running, our_server, running_server, stop_group
 from benchmarks.report import commit, write_results
 from benchmarks.stream_load import LINE_PREFIX
-from benchmarks.wrk import cpu_seconds, memory_kib
+from benchmarks.wrk import busy_cores, cpu_seconds, machine_busy, memory_kib
 
 __all__ = ["StreamOptions", "main", "stream_checks"]
 
@@ -139,9 +139,10 @@ def idle_streams(options: StreamOptions, database: str, work: Path) -> dict[str,
         opened_in = time.monotonic() - opening
         time.sleep(1.0)
         full = memory_kib(running.pid)
-        cpu = cpu_seconds(running.pid)
+        cpu, machine = cpu_seconds(running.pid), machine_busy()
         time.sleep(options.keepalive_window)
         used = cpu_seconds(running.pid) - cpu
+        busy = busy_cores(machine, machine_busy())
         load.go_on()
         done = load.report("done")
     added = options.idle_streams - options.warm
@@ -154,6 +155,7 @@ def idle_streams(options: StreamOptions, database: str, work: Path) -> dict[str,
         "keepalive_window_s": options.keepalive_window,
         "keepalive_cpu_cores": round(used / options.keepalive_window, 4),
         "keepalive_cpu_us_each": round(used / max(1, done["keepalives"]) * 1e6, 1),
+        "machine_busy_cores": round(busy, 2),
         **done,
     }
 
@@ -179,15 +181,16 @@ def delivery(options: StreamOptions, database: str, work: Path, label: str) -> d
         load = stack.enter_context(_load(arguments, work))
         load.report("open")
         cpu = {running.name: cpu_seconds(running.pid) for running in (streaming, writing)}
-        started = time.monotonic()
+        started, machine = time.monotonic(), machine_busy()
         done = load.report("done")
         wall = time.monotonic() - started
+        busy = busy_cores(machine, machine_busy())
         used = {
             name: round((cpu_seconds(running.pid) - cpu[name]) / wall, 2)
             for running in (streaming, writing)
             for name in [running.name]
         }
-    return {"label": label, "server_cpu_cores": used, **done}
+    return {"label": label, "server_cpu_cores": used, "machine_busy_cores": round(busy, 2), **done}
 
 
 def stream_checks(idle: dict[str, Any], deliveries: Sequence[dict[str, Any]]) -> list[str]:
@@ -228,16 +231,17 @@ def stream_markdown(idle: dict[str, Any], deliveries: Sequence[dict[str, Any]]) 
     lines = [
         "| idle streams | RSS at start MiB | with warm-up streams MiB | all open MiB "
         "| KiB per stream | KiB per stream from start | keepalive CPU (cores) "
-        "| µs per keepalive |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| µs per keepalive | machine busy (cores) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {idle['streams']} | {rss['started'] / 1024:.1f} | {rss['warm'] / 1024:.1f} "
         f"| {rss['all_open'] / 1024:.1f} | {idle['kib_per_stream']:.1f} "
         f"| {idle['kib_per_stream_from_start']:.1f} | {idle['keepalive_cpu_cores']:.3f} "
-        f"| {idle['keepalive_cpu_us_each']:.0f} |",
+        f"| {idle['keepalive_cpu_us_each']:.0f} | {idle['machine_busy_cores']} |",
         "",
         "| database | writes/s | deliveries | lost | p50 ms | p99 ms | max ms "
-        "| before the ack | stream worker CPU | write worker CPU | load CPU s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| before the ack | stream worker CPU | write worker CPU | load CPU s "
+        "| machine busy (cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for found in deliveries:
         cores = list(found["server_cpu_cores"].values())
@@ -245,7 +249,7 @@ def stream_markdown(idle: dict[str, Any], deliveries: Sequence[dict[str, Any]]) 
             f"| {found['label']} | {found['write_rate']:g} | {found['delivered']} "
             f"| {found['lost']} | {found['p50_ms']} | {found['p99_ms']} | {found['max_ms']} "
             f"| {found['before_acknowledgement']} | {cores[0]} | {cores[1]} "
-            f"| {found['load_cpu_s']} |"
+            f"| {found['load_cpu_s']} | {found['machine_busy_cores']} |"
         )
     return "\n".join(lines)
 
