@@ -129,23 +129,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def measure() -> None:
         rows, feed = _measure(arguments, options, scenarios)
-        text = markdown(rows, {})
+        parts = [markdown(rows, {})] if rows else []
         checks: list[str] = []
         details: dict[str, Any] = {"rows": [row.as_dict() for row in rows]}
         if feed is not None:
             ratios = feed_ratios(feed)
             checks = feed_checks(feed, ratios)
-            text += (
-                "\n\nThe change feed polled beside get_one and list, interleaved:\n\n"
+            parts.append(
+                "The change feed polled beside get_one and list, interleaved:\n\n"
                 + feed_markdown(feed, ratios)
             )
             details["changes"] = {"ratios": ratios, "runs": feed}
         revision = commit()
-        cpu = statistics.median(row.cpu_us_per_req or 0.0 for row in rows) if rows else 0.0
+        text = "\n\n".join(parts)
+        median = ""
+        if rows:
+            cpu = statistics.median(row.cpu_us_per_req or 0.0 for row in rows)
+            median = f"; median CPU {cpu:.0f} µs/req"
         summary = (
             f"our server alone, {options.duration} s per run after {options.warmup} s "
             f"warm-up, {options.rounds} round(s), {options.connections} connections, "
-            f"1 worker each; commit {revision}; median CPU {cpu:.0f} µs/req; "
+            f"1 worker each; commit {revision}{median}; "
             f"list_filtered is ?{FILTER}, {matches(LIST_TASKS)} of the {LIST_TASKS} tasks"
         )
         print(f"\n== todo alone ({summary})\n\n{text}\n")
