@@ -17,7 +17,10 @@ Two measurements on a fresh PostgreSQL database, each server with one worker
    workers ``LISTEN``) and through a PgBouncer in transaction mode (they poll the
    watched users' feed heads), unless ``--no-pgbouncer`` or PgBouncer is missing.
 
-Writes streams.json and streams.md; docs/performance.md explains the numbers.
+The PgBouncer is the test suite's (``tests/pgbouncer.py``), started the same way, so
+this needs the repository's ``tests`` package on the path (it is, run from the
+repository's root). Writes streams.json and streams.md; docs/performance.md explains
+the numbers.
 """
 
 from __future__ import annotations
@@ -260,11 +263,24 @@ def _parser() -> argparse.ArgumentParser:
         description="Idle event streams (memory, keepalive CPU), then delivery latency and "
         "losses with writes through another worker, directly and through PgBouncer.",
     )
-    parser.add_argument("--idle-streams", type=int, default=10_000)
-    parser.add_argument("--warm", type=int, default=1000, help="streams open at the baseline")
-    parser.add_argument("--keepalive-window", type=float, default=32.0, help="seconds")
-    parser.add_argument("--streams", type=int, default=2000)
-    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument(
+        "--idle-streams", type=int, default=10_000, help="idle streams, one per user (%(default)s)"
+    )
+    parser.add_argument(
+        "--warm", type=int, default=1000, help="idle streams open at the RSS baseline"
+    )
+    parser.add_argument(
+        "--keepalive-window",
+        type=float,
+        default=32.0,
+        help="seconds of idle streams over which CPU is measured (%(default)s)",
+    )
+    parser.add_argument(
+        "--streams", type=int, default=2000, help="streams of the delivery runs (%(default)s)"
+    )
+    parser.add_argument(
+        "--users", type=int, default=1000, help="users those streams follow (%(default)s)"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="writes per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of writes")
     parser.add_argument("--no-pgbouncer", action="store_true", help="directly only")
