@@ -96,13 +96,18 @@ def bench(session: nox.Session) -> None:
     (default postgresql://postgres@127.0.0.1:5432/postgres). Takes about a quarter of an hour;
     writes docs/performance/. Arguments after -- go to both HTTP suites, e.g.
     `nox -s bench -- --duration 5 --rounds 2` (`python -m benchmarks.http --help`);
-    `--no-scale` leaves out the large table (`python -m benchmarks.scale --help`).
+    `--no-scale` leaves out the large table (`python -m benchmarks.scale --help`);
+    `--no-streams` the live event streams (`python -m benchmarks.streams --help`: 10,000
+    idle streams, then delivery latency and losses, directly and through PgBouncer).
     """
     session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "bench"))
-    load = [argument for argument in session.posargs if argument != "--no-scale"]
+    own = ("--no-scale", "--no-streams")
+    load = [argument for argument in session.posargs if argument not in own]
     session.run("python", "-m", "benchmarks.http", *load)
     if "--no-scale" not in session.posargs:
         session.run("python", "-m", "benchmarks.scale", *load)
+    if "--no-streams" not in session.posargs:
+        session.run("python", "-m", "benchmarks.streams")
     session.run(
         "pytest",
         "benchmarks/test_store_speed.py",

@@ -12,6 +12,8 @@ from typing import Final
 
 from benchmarks.databases import MAINTENANCE_VARIABLE, maintenance_url
 from benchmarks.errors import BenchError
+from benchmarks.feed import CHANGES_50, CHANGES_IDLE
+from benchmarks.filtered import LIST_FILTERED
 from benchmarks.harness import BENCH_DIR_VARIABLE, REPOSITORY, LoadOptions, default_bench_dir
 from benchmarks.processes import interrupt_on_signals
 
@@ -25,9 +27,9 @@ __all__ = [
     "run_guarded",
 ]
 
-# What bench.py's wrk script loads, and what our own (benchmarks.filtered) loads.
+# What bench.py's wrk script loads, and what our own (benchmarks.filtered, .feed) loads.
 HARNESS_SCENARIOS: Final = ("get_one", "list", "create", "update", "mix")
-OWN_SCENARIOS: Final = ("list_filtered",)
+OWN_SCENARIOS: Final = (LIST_FILTERED, CHANGES_IDLE, CHANGES_50)
 SCENARIOS: Final = HARNESS_SCENARIOS + OWN_SCENARIOS
 
 
@@ -99,11 +101,11 @@ def harness_share(options: LoadOptions) -> LoadOptions | None:
     return replace(options, scenarios=chosen) if chosen else None
 
 
-def run_guarded(measure: Callable[[], None]) -> int:
+def run_guarded(measure: Callable[[], None], *, needs_wrk: bool = True) -> int:
     """Run ``measure`` with Ctrl+C and SIGTERM unwinding it; return the exit status:
-    0, 1 with a one-line message for a ``BenchError`` (wrk missing too), 130 when
-    interrupted."""
-    if shutil.which("wrk") is None:
+    0, 1 with a one-line message for a ``BenchError`` (wrk missing too, when
+    ``needs_wrk``), 130 when interrupted."""
+    if needs_wrk and shutil.which("wrk") is None:
         print("benchmarks: wrk is not on PATH: install it (apt-get install wrk)", file=sys.stderr)
         return 1
     try:

@@ -52,8 +52,10 @@ FILL_SECONDS: Final = 900.0
 # tasks created over time would be; created_at runs back one second per row from now.
 # A user's m-th filler task (m = n / users) gets benchmarks.organized.fields(m): the
 # same priorities, tags and due dates as seeded tasks, so the indexes and the filter's
-# share are what they are for seeded users. Every column of todo_core.schema.tasks,
-# checked before use.
+# share are what they are for seeded users. None is in the trash; the feed trigger
+# numbers each row (change_seq) as it numbers the API's writes, so the feed's index is
+# as full as an established table's. Every column of todo_core.schema.tasks, checked
+# before use.
 _FILLER_COLUMNS: Final = (
     "user_id",
     "id",
@@ -72,6 +74,9 @@ _FILLER_COLUMNS: Final = (
     "time_zone",
     "completed_at",
     "next_occurrence_id",
+    "change_seq",
+    "deleted_at",
+    "purged",
 )
 _FILL: Final = f"""
 INSERT INTO tasks ({", ".join(_FILLER_COLUMNS)})
@@ -84,7 +89,7 @@ SELECT 'filler-' || lpad((n % $2)::text, 6, '0'), gen_random_uuid(),
        m % {len(PRIORITIES)},
        CASE WHEN m % 5 < {FILTER_TAG_IN_FIVE} THEN ARRAY[$3::text] ELSE '{{}}'::text[] END
            || ($4::text[])[m % {len(OTHER_TAGS)} + 1],
-       NULL, 'UTC', CASE WHEN n % 3 = 0 THEN stamp.at END, NULL
+       NULL, 'UTC', CASE WHEN n % 3 = 0 THEN stamp.at END, NULL, NULL, NULL, false
 FROM generate_series(1, $1::integer) AS n,
      LATERAL (SELECT statement_timestamp() - n * interval '1 second' AS at) AS stamp,
      LATERAL (SELECT n / $2 AS m) AS ordinal

@@ -8,7 +8,7 @@ per request, the server's and the server's plus PostgreSQL's, within 1.3x.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from benchmarks.organized import Organized
@@ -19,10 +19,13 @@ __all__ = [
     "LIST",
     "LIST_FILTERED",
     "MAX_FILTERED_RATIO",
+    "error_checks",
     "filtered_checks",
     "filtered_markdown",
     "filtered_ratios",
     "organized_target",
+    "ratio_check",
+    "scenario_ratios",
     "total_us",
 ]
 
@@ -58,8 +61,8 @@ def _quotient(numerator: float | None, denominator: float | None) -> float | Non
     return None if numerator is None or not denominator else numerator / denominator
 
 
-def _per_round(suite: Mapping[str, Any], target: str) -> list[float]:
-    """list_filtered's server CPU per request over list's, round by round on ``target``."""
+def _per_round(suite: Mapping[str, Any], target: str, scenario: str, baseline: str) -> list[float]:
+    """``scenario``'s server CPU per request over ``baseline``'s, round by round on ``target``."""
     cpu = {
         (run["scenario"], run["round"]): run.get("server_cpu_us_per_req")
         for run in suite["runs"]
@@ -67,26 +70,62 @@ def _per_round(suite: Mapping[str, Any], target: str) -> list[float]:
     }
     rounds = sorted({index for _scenario, index in cpu})
     return [
-        filtered / plain
+        measured / plain
         for index in rounds
-        if (plain := cpu.get((LIST, index))) and (filtered := cpu.get((LIST_FILTERED, index)))
+        if (plain := cpu.get((baseline, index))) and (measured := cpu.get((scenario, index)))
     ]
+
+
+def scenario_ratios(
+    suite: Mapping[str, Any], scenario: str, baseline: str
+) -> dict[str, dict[str, Any]]:
+    """Per target: ``scenario``'s CPU per request over ``baseline``'s, the server's and
+    the server's plus PostgreSQL's, overall (median rounds) and round by round."""
+    found = {(row.scenario, row.server): row for row in rows(suite)}
+    result: dict[str, dict[str, Any]] = {}
+    for target in suite["targets"]:
+        plain, measured = found.get((baseline, target)), found.get((scenario, target))
+        if plain is None or measured is None:
+            continue
+        result[target] = {
+            "cpu": _quotient(measured.cpu_us_per_req, plain.cpu_us_per_req),
+            "cpu_with_postgres": _quotient(total_us(measured), total_us(plain)),
+            "cpu_per_round": _per_round(suite, target, scenario, baseline),
+        }
+    return result
 
 
 def filtered_ratios(suite: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per target: list_filtered's CPU per request over plain list's."""
-    found = {(row.scenario, row.server): row for row in rows(suite)}
-    result: dict[str, dict[str, Any]] = {}
-    for target in suite["targets"]:
-        plain, filtered = found.get((LIST, target)), found.get((LIST_FILTERED, target))
-        if plain is None or filtered is None:
-            continue
-        result[target] = {
-            "cpu": _quotient(filtered.cpu_us_per_req, plain.cpu_us_per_req),
-            "cpu_with_postgres": _quotient(total_us(filtered), total_us(plain)),
-            "cpu_per_round": _per_round(suite, target),
-        }
-    return result
+    return scenario_ratios(suite, LIST_FILTERED, LIST)
+
+
+def ratio_check(
+    check: Callable[[bool, str], None], label: str, ratio: Mapping[str, Any], limit: float
+) -> None:
+    """One target line for a ``scenario_ratios`` entry: met when neither the server's
+    ratio nor the one with PostgreSQL's CPU added passes ``limit``."""
+    measured = [
+        f"{name} {value:.2f}x"
+        for name, value in (
+            ("server", ratio["cpu"]),
+            ("server + PostgreSQL", ratio["cpu_with_postgres"]),
+        )
+        if value is not None
+    ]
+    if measured:
+        worst = max(v for v in (ratio["cpu"], ratio["cpu_with_postgres"]) if v is not None)
+        check(worst <= limit, f"{label}: {', '.join(measured)} (target <= {limit}x)")
+
+
+def error_checks(check: Callable[[bool, str], None], suite: Mapping[str, Any]) -> None:
+    """A target line per row of our own runs: no non-2xx answer, no socket error."""
+    for row in rows(suite):
+        check(
+            row.non2xx == 0 and row.socket_errors == 0,
+            f"{row.server} {row.scenario} (our wrk script): non-2xx {row.non2xx}, "
+            f"socket errors {row.socket_errors} (target 0)",
+        )
 
 
 def filtered_markdown(suite: Mapping[str, Any], ratios: Mapping[str, Mapping[str, Any]]) -> str:
@@ -119,25 +158,6 @@ def filtered_checks(suite: Mapping[str, Any], ratios: Mapping[str, Mapping[str, 
         checks.append(f"{'met' if ok else 'MISSED'}: {text}")
 
     for target, ratio in ratios.items():
-        measured = [
-            f"{label} {value:.2f}x"
-            for label, value in (
-                ("server", ratio["cpu"]),
-                ("server + PostgreSQL", ratio["cpu_with_postgres"]),
-            )
-            if value is not None
-        ]
-        if measured:
-            worst = max(v for v in (ratio["cpu"], ratio["cpu_with_postgres"]) if v is not None)
-            check(
-                worst <= MAX_FILTERED_RATIO,
-                f"{target} list_filtered CPU/req vs list: {', '.join(measured)} "
-                f"(target <= {MAX_FILTERED_RATIO}x)",
-            )
-    for row in rows(suite):
-        check(
-            row.non2xx == 0 and row.socket_errors == 0,
-            f"{row.server} {row.scenario} (our wrk script): non-2xx {row.non2xx}, "
-            f"socket errors {row.socket_errors} (target 0)",
-        )
+        ratio_check(check, f"{target} list_filtered CPU/req vs list", ratio, MAX_FILTERED_RATIO)
+    error_checks(check, suite)
     return checks

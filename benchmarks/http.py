@@ -27,6 +27,15 @@ from typing import Any
 from benchmarks import solo
 from benchmarks.cli import SCENARIOS, harness_share, load_options, load_parser, run_guarded
 from benchmarks.databases import migrate, throwaway_database
+from benchmarks.feed import (
+    CHANGES_50,
+    CHANGES_IDLE,
+    FEED_SCENARIOS,
+    feed_checks,
+    feed_markdown,
+    feed_ratios,
+    feed_target,
+)
 from benchmarks.filtered import (
     LIST,
     LIST_FILTERED,
@@ -77,11 +86,13 @@ def _limit(script: Path, database: str) -> Server:
 
 @dataclass(frozen=True)
 class Measured:
-    """The harness's suite over every server, and our own list runs over ours (None
-    without ``list_filtered`` among the scenarios)."""
+    """The harness's suite over every server, our own list runs over ours (None
+    without ``list_filtered`` among the scenarios) and our feed polls beside get_one
+    and list (None without ``changes_idle`` or ``changes_50``)."""
 
     suite: dict[str, Any]
     own: dict[str, Any] | None
+    feed: dict[str, Any] | None
 
 
 def _organized(running: Running, state: Path, database: str | None) -> Target:
@@ -125,6 +136,7 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
         states: dict[str, Path] = {}
         pids: dict[str, int] = {}
         ours: list[Target] = []
+        fed: list[Target] = []
         for server in servers:
             running = stack.enter_context(running_server(server, work / f"{server.name}.log", work))
             print(f"== seeding {server.name} (pid {running.pid}) at {running.base}", flush=True)
@@ -133,7 +145,10 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
             harness.seed(running.base, states[server.name])
             # The limit server has none of the new fields; ours get them on every task.
             if server.name != LIMIT:
-                ours.append(_organized(running, states[server.name], postgres.get(server.name)))
+                serving = postgres.get(server.name)
+                ours.append(_organized(running, states[server.name], serving))
+                if {CHANGES_IDLE, CHANGES_50} & set(options.scenarios):
+                    fed.append(feed_target(server.name, running.pid, running.base, serving))
         suite: dict[str, Any] = {"targets": list(states), "runs": []}
         if share := harness_share(options):
             print(f"== suite: {', '.join(share.scenarios)} x {list(states)}", flush=True)
@@ -142,7 +157,11 @@ def _measure(arguments: argparse.Namespace, options: LoadOptions) -> Measured:
         if LIST_FILTERED in options.scenarios:
             print(f"== our wrk script: {LIST}, {LIST_FILTERED} x {[t.name for t in ours]}")
             own = run_interleaved(ours, (LIST, LIST_FILTERED), options)
-        return Measured(suite, own)
+        feed = None
+        if fed:
+            print(f"== the change feed: {', '.join(FEED_SCENARIOS)} x {[t.name for t in fed]}")
+            feed = run_interleaved(fed, FEED_SCENARIOS, options)
+        return Measured(suite, own, feed)
 
 
 def _filtered_report(own: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
@@ -158,6 +177,17 @@ def _filtered_report(own: dict[str, Any]) -> tuple[str, list[str], dict[str, Any
         "targets": checks,
         "runs": own,
     }
+    return text, checks, kept
+
+
+def _feed_report(feed: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
+    """Print our feed runs; their table, their checks and what results.json keeps."""
+    ratios = feed_ratios(feed)
+    text = feed_markdown(feed, ratios)
+    checks = feed_checks(feed, ratios)
+    print("\n== changes polls beside get_one and list, our wrk script\n")
+    print("\n".join([text, "", "== issue 16 changes targets", *checks]))
+    kept = {"rows": [row.as_dict() for row in rows(feed)], "ratios": ratios, "runs": feed}
     return text, checks, kept
 
 
@@ -183,6 +213,14 @@ def _report(measured: Measured, options: LoadOptions, out_dir: Path, argv: Seque
         )
         checks = [*checks, *own_checks]
         drawn = [*drawn, *(row for row in rows(own) if row.scenario == LIST_FILTERED)]
+    fed: dict[str, Any] = {}
+    if measured.feed is not None:
+        feed_text, fed_checks, fed = _feed_report(measured.feed)
+        text += (
+            "\n\nThe change feed polled beside get_one and list on our servers, "
+            f"interleaved, with our own wrk script:\n\n{feed_text}"
+        )
+        checks = [*checks, *fed_checks]
     write_results(
         out_dir / "results.json",
         module="benchmarks.http",
@@ -196,6 +234,7 @@ def _report(measured: Measured, options: LoadOptions, out_dir: Path, argv: Seque
             "targets": checks,
             "suite": suite,
             LIST_FILTERED: filtered,
+            "changes": fed,
         },
         summary=summary,
         text=text,

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Final
+from typing import Any, Final
 
 from benchmarks.errors import BenchError
 
@@ -30,6 +30,7 @@ __all__ = [
     "our_server",
     "run_command",
     "running_server",
+    "stop_group",
 ]
 
 STARTUP_SECONDS: Final = 30.0
@@ -72,7 +73,7 @@ def our_server(name: str, database: str, *options: str) -> Server:
     return Server(name, (*command, "--database-url", database, *options), port, "/readyz")
 
 
-def _stop_group(process: subprocess.Popen[bytes], timeout: float = STOP_SECONDS) -> None:
+def stop_group(process: subprocess.Popen[Any], timeout: float = STOP_SECONDS) -> None:
     """SIGTERM the child's process group (its own session), then SIGKILL if it lingers."""
     if process.poll() is not None:
         return
@@ -94,10 +95,10 @@ def run_command(command: Sequence[str], *, label: str, timeout: float, cwd: Path
     try:
         status = process.wait(timeout)
     except subprocess.TimeoutExpired:
-        _stop_group(process, timeout=5)
+        stop_group(process, timeout=5)
         raise BenchError(f"{label} did not finish in {timeout:.0f} s") from None
     except BaseException:
-        _stop_group(process, timeout=5)
+        stop_group(process, timeout=5)
         raise
     if status != 0:
         raise BenchError(f"{label} exited with status {status}")
@@ -153,7 +154,7 @@ def running_server(server: Server, log: Path, cwd: Path) -> Iterator[Running]:
             time.sleep(0.1)
         yield Running(server.name, process.pid, f"http://127.0.0.1:{server.port}")
     finally:
-        _stop_group(process)
+        stop_group(process)
 
 
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:

@@ -13,9 +13,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from benchmarks.harness import REPOSITORY, LoadOptions
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "LIMIT",
@@ -262,7 +265,7 @@ def write_results(
     module: str,
     argv: Sequence[str],
     revision: str,
-    options: LoadOptions,
+    options: DataclassInstance,
     details: Mapping[str, Any],
     summary: str,
     text: str,

@@ -7,8 +7,10 @@ command line says without the harness's script: ``get_one`` (one task, again and
 again), ``list`` (a user's 50 tasks), ``create`` and ``list_filtered`` (those 50 tasks
 filtered, ``benchmarks.organized``). It loads ours on PostgreSQL and on SQLite,
 interleaved, with ``benchmarks.wrk``, reports req/s, latency, CPU per request and RSS,
-and writes solo.json and solo.md. It checks no target: the targets are ratios to the
-limit server.
+and writes solo.json and solo.md. It checks no target of issue 4 (those are ratios to
+the limit server), but does check issue 16's feed polls (``changes_idle``,
+``changes_50``), whose targets are ratios to our own get_one and list
+(``benchmarks.feed``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ from typing import Any, Final
 
 from benchmarks.cli import load_options, load_parser, run_guarded
 from benchmarks.databases import migrate, throwaway_database
+from benchmarks.feed import (
+    CHANGES_50,
+    CHANGES_IDLE,
+    FEED_SCENARIOS,
+    feed_checks,
+    feed_markdown,
+    feed_ratios,
+    feed_target,
+)
 from benchmarks.harness import LoadOptions
 from benchmarks.organized import FILTER, fields, matches
 from benchmarks.processes import our_server, running_server
@@ -35,7 +46,7 @@ from benchmarks.wrk import Request, Target, run_interleaved
 
 __all__ = ["SOLO_SCENARIOS", "main"]
 
-SOLO_SCENARIOS: Final = ("get_one", "list", "create", "list_filtered")
+SOLO_SCENARIOS: Final = ("get_one", "list", "create", "list_filtered", CHANGES_IDLE, CHANGES_50)
 LIST_TASKS: Final = 50
 _CREATE_BODY: Final = '{"title": "Solo bench task", "description": "created by benchmarks.solo"}'
 
@@ -68,7 +79,8 @@ def _requests(base: str) -> dict[str, Request]:
 
 def _measure(
     arguments: argparse.Namespace, options: LoadOptions, scenarios: Sequence[str]
-) -> list[Row]:
+) -> tuple[list[Row], dict[str, Any] | None]:
+    """The rows of the plain scenarios, and the feed runs (None when no poll is asked)."""
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="todo-solo-")))
         databases = {
@@ -78,6 +90,9 @@ def _measure(
             OURS_SQLITE: f"sqlite:///{work / 'solo.db'}",
         }
         targets: list[Target] = []
+        fed: list[Target] = []
+        polls = {CHANGES_IDLE, CHANGES_50} & set(scenarios)
+        plain = [name for name in scenarios if name not in polls]
         for name, database in databases.items():
             migrate(database)
             server = our_server(name, database)
@@ -85,8 +100,11 @@ def _measure(
             print(f"== seeding {name} (pid {running.pid}) at {running.base}", flush=True)
             own = None if name == OURS_SQLITE else database
             targets.append(Target(name, running.pid, own, _requests(running.base)))
-        suite = run_interleaved(targets, scenarios, options)
-    return rows(suite)
+            if polls:
+                fed.append(feed_target(name, running.pid, running.base, own))
+        suite = run_interleaved(targets, plain, options) if plain else {"runs": []}
+        feed = run_interleaved(fed, FEED_SCENARIOS, options) if fed else None
+    return rows(suite), feed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,27 +128,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     def measure() -> None:
-        rows = _measure(arguments, options, scenarios)
-        text = markdown(rows, {})
+        rows, feed = _measure(arguments, options, scenarios)
+        parts = [markdown(rows, {})] if rows else []
+        checks: list[str] = []
+        details: dict[str, Any] = {"rows": [row.as_dict() for row in rows]}
+        if feed is not None:
+            ratios = feed_ratios(feed)
+            checks = feed_checks(feed, ratios)
+            parts.append(
+                "The change feed polled beside get_one and list, interleaved:\n\n"
+                + feed_markdown(feed, ratios)
+            )
+            details["changes"] = {"ratios": ratios, "runs": feed}
         revision = commit()
-        cpu = statistics.median(row.cpu_us_per_req or 0.0 for row in rows)
+        text = "\n\n".join(parts)
+        median = ""
+        if rows:
+            cpu = statistics.median(row.cpu_us_per_req or 0.0 for row in rows)
+            median = f"; median CPU {cpu:.0f} µs/req"
         summary = (
             f"our server alone, {options.duration} s per run after {options.warmup} s "
             f"warm-up, {options.rounds} round(s), {options.connections} connections, "
-            f"1 worker each; commit {revision}; median CPU {cpu:.0f} µs/req; "
+            f"1 worker each; commit {revision}{median}; "
             f"list_filtered is ?{FILTER}, {matches(LIST_TASKS)} of the {LIST_TASKS} tasks"
         )
         print(f"\n== todo alone ({summary})\n\n{text}\n")
+        if checks:
+            print("\n".join(["== issue 16 changes targets", *checks, ""]))
         write_results(
             arguments.out_dir / "solo.json",
             module="benchmarks.solo",
             argv=given,
             revision=revision,
             options=options,
-            details={"rows": [row.as_dict() for row in rows]},
+            details=details,
             summary=summary,
             text=text,
-            checks=[],
+            checks=checks,
         )
         print(f"wrote {arguments.out_dir / 'solo.json'} and solo.md")
 

@@ -24,7 +24,17 @@ from benchmarks.databases import backend_pids
 from benchmarks.errors import BenchError
 from benchmarks.harness import LoadOptions
 
-__all__ = ["LOAD_SCRIPT", "Request", "Target", "measured_run", "run_interleaved"]
+__all__ = [
+    "LOAD_SCRIPT",
+    "Request",
+    "Target",
+    "busy_cores",
+    "cpu_seconds",
+    "machine_busy",
+    "measured_run",
+    "memory_kib",
+    "run_interleaved",
+]
 
 LOAD_SCRIPT: Final = Path(__file__).resolve().with_name("load.lua")
 THREADS: Final = 2
@@ -45,7 +55,7 @@ class Request:
     body: str = ""
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
@@ -53,7 +63,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _memory_kib(pid: int) -> dict[str, int]:
+def memory_kib(pid: int) -> dict[str, int]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     found = {name: line for line in lines for name in ("VmRSS", "VmHWM") if line.startswith(name)}
     return {name: int(line.split()[1]) for name, line in found.items()}
@@ -70,18 +80,18 @@ def _postgres_cpu() -> dict[int, float]:
                 continue
         except OSError:
             continue
-        found[int(entry.name)] = _cpu_seconds(int(entry.name))
+        found[int(entry.name)] = cpu_seconds(int(entry.name))
     return found
 
 
-def _machine_busy() -> tuple[int, int]:
+def machine_busy() -> tuple[int, int]:
     """Busy and total jiffies of all CPUs since boot."""
     with Path("/proc/stat").open() as stat:
         parts = [int(part) for part in stat.readline().split()[1:]]
     return sum(parts) - parts[3] - parts[4], sum(parts)  # idle and iowait are not busy
 
 
-def _busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
     return (after[0] - before[0]) / max(1, after[1] - before[1]) * (os.cpu_count() or 1)
 
 
@@ -89,9 +99,9 @@ def _wait_quiet(max_wait: float) -> dict[str, float]:
     """Wait up to ``max_wait`` seconds for the machine to be idle; what it found."""
     started = time.monotonic()
     while True:
-        before = _machine_busy()
+        before = machine_busy()
         time.sleep(1.0)
-        level = _busy_cores(before, _machine_busy())
+        level = busy_cores(before, machine_busy())
         if level <= QUIET_THRESHOLD or time.monotonic() - started >= max_wait:
             return {"waited_s": round(time.monotonic() - started, 1), "busy_cores": round(level, 2)}
 
@@ -134,16 +144,16 @@ def measured_run(
     quiet = _wait_quiet(options.quiet_wait) if options.quiet_wait > 0 else None
     if options.warmup > 0:
         _wrk(request, options.warmup, options.connections)
-    machine, postgres, server = _machine_busy(), _postgres_cpu(), _cpu_seconds(pid)
+    machine, postgres, server = machine_busy(), _postgres_cpu(), cpu_seconds(pid)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     summary = _wrk(request, options.duration, options.connections)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server = _cpu_seconds(pid) - server
+    server = cpu_seconds(pid) - server
     # Backends that ended during the run are lost, as in the harness; ours keep a pool.
     postgres_now = _postgres_cpu()
-    busy = _busy_cores(machine, _machine_busy())
+    busy = busy_cores(machine, machine_busy())
     used = {p: cpu - postgres.get(p, 0.0) for p, cpu in postgres_now.items()}
     serving = asyncio.run(backend_pids(database)) if database is not None else frozenset()
     wrk_seconds = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
@@ -175,7 +185,7 @@ def measured_run(
         "threads": THREADS,
         "cpu_cores_used": cores,
         "server_cpu_us_per_req": round(server / requests * 1e6, 1),
-        "server_mem_kib": _memory_kib(pid),
+        "server_mem_kib": memory_kib(pid),
     }
     if quiet is not None:
         run["pre_run_quiet"] = quiet

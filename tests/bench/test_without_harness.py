@@ -59,6 +59,18 @@ def test_the_http_bench_measures_our_server_alone(tmp_path: Path) -> None:
         for server in ("ours-pg", "ours-sqlite")
     }
     assert all(row["rps"] > 0 and row["non2xx"] == 0 for row in rows)
+    # The feed polls, judged against get_one and list measured in the same run.
+    changes = json.loads((out / "solo.json").read_text())["changes"]
+    assert {
+        (scenario, server)
+        for scenario, by_server in changes["ratios"].items()
+        for server in by_server
+    } == {
+        (scenario, server)
+        for scenario in ("changes_idle", "changes_50")
+        for server in ("ours-pg", "ours-sqlite")
+    }
+    assert "| changes_50 | ours-pg | 50 |" in (out / "solo.md").read_text()
     assert "| get_one | ours-pg |" in (out / "solo.md").read_text()
     assert not (out / "results.json").exists()  # the comparison's file: not written
 
