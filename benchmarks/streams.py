@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -72,14 +73,21 @@ class StreamOptions:
     pgbouncer: bool
 
 
+_CHECKOUT: Final = Path(__file__).resolve().parents[1]
+
+
 class _Load:
     """The load process: its reports by phase, and a line to it to go on."""
 
     def __init__(self, arguments: Sequence[str], cwd: Path) -> None:
         command = [sys.executable, "-m", "benchmarks.stream_load", *arguments]
+        # The benchmarks package is not installed: found from the checkout, whatever
+        # the load's working directory.
+        path = os.pathsep.join(filter(None, (str(_CHECKOUT), os.environ.get("PYTHONPATH"))))
         self.process = subprocess.Popen(
             command,
             cwd=cwd,
+            env={**os.environ, "PYTHONPATH": path},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -56,7 +56,7 @@ _ANNOUNCE: Final = (
     " INSERT INTO feed_listeners (backend_pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING"
 )
 _WITHDRAW: Final = "DELETE FROM feed_listeners WHERE backend_pid = pg_backend_pid()"
-_LATE_COMMIT_SECONDS: Final = 1.0
+_LATE_COMMIT_PAUSES: Final = (0.05, 0.2, 0.75)
 # How often a quiet LISTEN connection proves it is alive: a connection cut without a
 # word (a network partition) would otherwise look idle forever.
 _HEALTH_CHECK_SECONDS: Final = 5.0
@@ -163,11 +163,12 @@ class FeedWakeups:
             self.mode = "listening"
             self._signal.notify_all()  # what was committed before this LISTEN took hold
             # A write whose trigger ran before the announcement, and so did not notify,
-            # may commit just after it: wake everyone once more when such writes are done.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_LATE_COMMIT_SECONDS):
-                    await lost.wait()
-            self._signal.notify_all()
+            # may commit just after it: wake everyone again while such writes finish.
+            for pause in _LATE_COMMIT_PAUSES:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await lost.wait()
+                self._signal.notify_all()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(_HEALTH_CHECK_SECONDS):
