@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -73,9 +73,6 @@ class StreamOptions:
     pgbouncer: bool
 
 
-_CHECKOUT: Final = Path(__file__).resolve().parents[1]
-
-
 class _Load:
     """The load process: its reports by phase, and a line to it to go on."""
 
@@ -83,7 +80,7 @@ class _Load:
         command = [sys.executable, "-m", "benchmarks.stream_load", *arguments]
         # The benchmarks package is not installed: found from the checkout, whatever
         # the load's working directory.
-        path = os.pathsep.join(filter(None, (str(_CHECKOUT), os.environ.get("PYTHONPATH"))))
+        path = os.pathsep.join(filter(None, (str(REPOSITORY), os.environ.get("PYTHONPATH"))))
         self.process = subprocess.Popen(
             command,
             cwd=cwd,
