@@ -23,6 +23,7 @@ class Replica:
         self.token = token
         self.tasks: dict[UUID, Task] = dict(tasks or {})
         self.pages = 0
+        self.applied = 0  # items applied, over every page
 
     @classmethod
     async def start(cls, store: TaskStore, user_id: str) -> Replica:
@@ -43,6 +44,7 @@ class Replica:
                 self.tasks.pop(change.task_id, None)
         self.token = page.next_since
         self.pages += 1
+        self.applied += len(page.items)
 
     async def read(self, store: TaskStore, limit: int = 100) -> ChangePage:
         """Read and apply the next page."""

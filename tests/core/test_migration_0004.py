@@ -7,12 +7,7 @@ after it; several migrators at once all succeed; running it again changes nothin
 
 from __future__ import annotations
 
-import asyncio
-import sys
-import time
 import uuid
-from datetime import timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,52 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.backends import fresh_postgres_database
 from tests.core.alembic_config import alembic_config
+from tests.core.migrators import migrate_at_once
+from tests.core.old_workers import UPDATED, insert_v1
 from tests.values import ALICE, EPOCH_2024
 from todo_core import open_store
 from todo_core.engine import create_engine
 from todo_core.migrate import current_revision, head_revision, upgrade_schema
 from todo_core.models import Task
-from todo_core.schema import UTCTimestamp
-
-# The tasks table as a v1 worker writes it: only the columns revision 0003 has.
-V1_TASKS = sa.table(
-    "tasks",
-    sa.column("user_id", sa.String()),
-    sa.column("id", sa.Uuid()),
-    sa.column("title", sa.Text()),
-    sa.column("description", sa.Text()),
-    sa.column("completed", sa.Boolean()),
-    sa.column("created_at", UTCTimestamp()),
-    sa.column("updated_at", UTCTimestamp()),
-    sa.column("version", sa.Integer()),
-    sa.column("title_folded", sa.Text()),
-    sa.column("description_folded", sa.Text()),
-)
-UPDATED = EPOCH_2024 + timedelta(minutes=5)
 
 
 def _migrate_to_0003(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "0003")
-
-
-async def insert_v1(engine: AsyncEngine, title: str, *, completed: bool) -> uuid.UUID:
-    """Insert a task as a v1 worker does; its id."""
-    task_id = uuid.uuid4()
-    row: dict[str, Any] = {
-        "user_id": ALICE,
-        "id": task_id,
-        "title": title,
-        "description": None,
-        "completed": completed,
-        "created_at": EPOCH_2024,
-        "updated_at": UPDATED,
-        "version": 2,
-        "title_folded": title.lower(),
-        "description_folded": None,
-    }
-    async with engine.begin() as connection:
-        await connection.execute(sa.insert(V1_TASKS).values(row))
-    return task_id
 
 
 def assert_v2_defaults(task: Task, *, completed: bool) -> None:
@@ -130,21 +90,6 @@ async def test_upgrading_again_changes_nothing(
         assert [await store.get(ALICE, task_id) for task_id in v1_database.values()] == before
 
 
-MIGRATOR = (
-    "import asyncio, sys, time\n"
-    "from todo_core.engine import create_engine\n"
-    "from todo_core.migrate import upgrade_schema\n"
-    "async def main():\n"
-    "    engine = create_engine(sys.argv[1])\n"
-    "    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
-    "    try:\n"
-    "        await upgrade_schema(engine)\n"
-    "    finally:\n"
-    "        await engine.dispose()\n"
-    "asyncio.run(main())\n"
-)
-
-
 @pytest.mark.postgres
 async def test_concurrent_upgrades_from_0003_all_succeed() -> None:
     """Several processes upgrading one v1 database at once all succeed (the index
@@ -156,15 +101,7 @@ async def test_concurrent_upgrades_from_0003_all_succeed() -> None:
                 await connection.run_sync(_migrate_to_0003)
                 await connection.commit()
             task_id = await insert_v1(engine, "kept", completed=True)
-            start = str(time.time() + 2.0)
-            workers = [
-                await asyncio.create_subprocess_exec(
-                    sys.executable, "-c", MIGRATOR, url, start, stderr=asyncio.subprocess.PIPE
-                )
-                for _ in range(3)
-            ]
-            outcomes = [await worker.communicate() for worker in workers]
-            assert [worker.returncode for worker in workers] == [0, 0, 0], outcomes
+            await migrate_at_once(url, delay=2.0)
             assert await current_revision(engine) == head_revision()
             async with engine.connect() as connection:
                 invalid = await connection.scalar(

@@ -65,6 +65,8 @@ FROM generate_series(1, {count}) AS n
 FILLS = (
     FILL.format(user=f"'user-' || (n % {USERS})", count=USERS * TASKS_PER_USER),
     FILL.format(user="'big'", count=BIG_USER_TASKS),
+    # A quarter of big's tasks in the trash, for the trash's pages.
+    "UPDATE tasks SET deleted_at = updated_at WHERE user_id = 'big' AND priority = 3",
 )
 
 
@@ -244,3 +246,24 @@ async def test_tags_read_the_users_rows_by_index(store: SqlTaskStore, after: boo
         kinds = [node["Node Type"] for node in nodes]
         assert "Seq Scan" not in kinds, kinds
         assert any("Index Name" in node for node in nodes), kinds
+
+
+@pytest.mark.parametrize("plan", ["custom", "generic"])
+async def test_the_feed_reads_the_users_changes_in_order(store: SqlTaskStore, plan: str) -> None:
+    """A feed page reads (user_id, change_seq) from the token's number on, in order."""
+    values = {"user_id": "big", "since": BIG_USER_TASKS // 2, "limit": 101}
+    changes = store.database.statements.changes
+    await assert_reads_the_index(store, changes, values, plan, "ix_tasks_user_change")
+
+
+@pytest.mark.parametrize("plan", ["custom", "generic"])
+@pytest.mark.parametrize("after", [False, True])
+async def test_the_trash_reads_its_partial_index_in_order(
+    store: SqlTaskStore, plan: str, after: bool
+) -> None:
+    """A trash page reads the partial index of trashed tasks, backwards, no Sort."""
+    values: dict[str, Any] = {"user_id": "big", "limit": 21}
+    if after:
+        values |= {"after_deleted_at": datetime.now(UTC), "after_id": uuid4()}
+    trash = store.database.statements.trash(after=after)
+    await assert_reads_the_index(store, trash, values, plan, "ix_tasks_user_trash")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
 import subprocess
 import sys
-import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,8 @@ from sqlalchemy.schema import CreateIndex
 
 from tests.backends import fresh_postgres_database
 from tests.core.alembic_config import alembic_config
+from tests.core.catalog import trigger_names
+from tests.core.migrators import migrate_at_once
 from tests.listing import walk
 from tests.values import ALICE
 from todo_core import ListQuery, SchemaNotCurrent, StoreError, TaskCreate, open_store
@@ -33,7 +33,7 @@ from todo_core.migrate import (
     require_current_schema,
     upgrade_schema,
 )
-from todo_core.schema import UTCTimestamp, metadata, next_stamp
+from todo_core.schema import FEED_TRIGGERS, UTCTimestamp, metadata, next_stamp
 from todo_core.sql import SCHEMA_REVISION, SqlTaskStore, Statements
 
 
@@ -114,6 +114,11 @@ class TestMigratedSchema:
         assert await schema_differences(engine) == []
         assert await current_revision(engine) == head_revision()
 
+    async def test_has_the_feed_triggers(self, engine: AsyncEngine) -> None:
+        """The triggers that number every write are there, and only they."""
+        await upgrade_schema(engine)
+        assert await trigger_names(engine) == FEED_TRIGGERS[engine.dialect.name]
+
     async def test_comparison_notices_drift(self, engine: AsyncEngine) -> None:
         """The comparison above is not vacuous: a changed column type is reported."""
         await upgrade_schema(engine)
@@ -167,6 +172,7 @@ class TestMigratedSchema:
         assert await table_names(engine) <= {"alembic_version"}
         await upgrade_schema(engine)
         assert await schema_differences(engine) == []
+        assert await trigger_names(engine) == FEED_TRIGGERS[engine.dialect.name]
         assert await cursor_secret(engine) is not None
 
     async def test_cursors_survive_a_restart(self, empty_url: str) -> None:
@@ -219,33 +225,12 @@ class TestPostgresSchema:
     async def test_concurrent_migrations_are_serialised(self) -> None:
         """Several processes migrating one database at once all succeed, and the database
         ends with one schema and one secret."""
-        # Each worker imports first, then all start migrating at the same instant.
-        script = (
-            "import asyncio, sys, time\n"
-            "from todo_core.engine import create_engine\n"
-            "from todo_core.migrate import upgrade_schema\n"
-            "async def main():\n"
-            "    engine = create_engine(sys.argv[1])\n"
-            "    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
-            "    try:\n"
-            "        await upgrade_schema(engine)\n"
-            "    finally:\n"
-            "        await engine.dispose()\n"
-            "asyncio.run(main())\n"
-        )
         async with fresh_postgres_database() as url:
-            start = str(time.time() + 2.5)
-            workers = [
-                await asyncio.create_subprocess_exec(
-                    sys.executable, "-c", script, url, start, stderr=asyncio.subprocess.PIPE
-                )
-                for _ in range(3)
-            ]
-            outcomes = [await worker.communicate() for worker in workers]
-            assert [worker.returncode for worker in workers] == [0, 0, 0], outcomes
+            await migrate_at_once(url)
             engine = create_engine(url)
             try:
                 assert await schema_differences(engine) == []
+                assert await trigger_names(engine) == FEED_TRIGGERS["postgresql"]
                 async with engine.connect() as connection:
                     secrets = await connection.scalar(sa.text("SELECT count(*) FROM todo_settings"))
                 assert secrets == 1
