@@ -403,7 +403,8 @@ class StoreMachine(RuleBasedStateMachine):
         """Wake the user's subscription without a change, as another process's watcher
         may: it reads the feed, and its position takes the time of that read. A
         subscription that nothing wakes keeps the time of its last read, and so would
-        expire after the retention window, idle as it was."""
+        expire once the clock passes the retention window, idle as it was: a wake-up
+        comes too late once that has happened."""
         self.store.signal.notify(user_id)
         self.woken_at[user_id] = self.now
 
@@ -876,8 +877,9 @@ class StoreMachine(RuleBasedStateMachine):
         data=st.data(),
     )
     def expire(self, leg: timedelta, rest: timedelta, limit: int, data: st.DataObject) -> None:
-        """Let the retention window pass: the clock moves ``leg`` on, the followers read
-        (so their tokens stay young), then on to ``rest`` past the window of a pivot:
+        """Let the retention window pass: the followers read, the clock moves ``leg`` on,
+        the followers read again (so their tokens stay young), then the clock moves on
+        to ``rest`` past the window of a pivot:
         now, or a deletion's time (the edge: exactly at the window is not past it).
         ``purge_expired``, ``limit`` at a time, then forgets exactly the tasks deleted
         before the window, and tokens older than it are refused."""
@@ -885,10 +887,11 @@ class StoreMachine(RuleBasedStateMachine):
         old = {user_id: self.stalled(self.store.changes(user_id)).next_since for user_id in USERS}
         pivots = [start, *sorted(gone.deleted_at for gone in self.feed.gone.values())]
         pivot = data.draw(st.sampled_from(pivots), label="pivot")
-        self.now += leg
-        for user_id in USERS:
-            self.refresh(user_id)
-            self.follow(user_id)
+        for moved in (timedelta(0), leg):
+            self.now += moved
+            for user_id in USERS:
+                self.refresh(user_id)
+                self.follow(user_id)
         self.now = max(self.now, pivot + RETENTION + rest)
         cutoff = self.now - RETENTION
         purged = 0
