@@ -23,6 +23,7 @@ from todo_core.feed import (
     TrashPage,
     TrashQuery,
     Upserted,
+    validate_changes_limit,
 )
 from todo_core.idempotency import (
     IDEMPOTENCY_TTL,
@@ -236,6 +237,7 @@ class MemoryTaskStore:
         self, user_id: str, since: str | None = None, *, limit: int = 100
     ) -> ChangePage:
         validate_user_id(user_id)
+        validate_changes_limit(limit)
         now = self._clock()
         head = self._heads.get(user_id, 0)
         if since is None:

@@ -941,6 +941,18 @@ class StoreMachine(RuleBasedStateMachine):
         with pytest.raises(InvalidSyncToken):
             self.run(_opened(self.store, owner, bad))
 
+    @rule(
+        user_id=st.sampled_from(USERS),
+        limit=st.one_of(st.sampled_from([0, 501]), st.integers(max_value=0), st.integers(501)),
+    )
+    def reject_bad_limit(self, user_id: str, limit: int) -> None:
+        """A feed page holds 1-500 changes; a subscription refuses any other size too."""
+        token = self.replicas[user_id].token
+        with pytest.raises(pydantic.ValidationError):
+            self.run(self.store.changes(user_id, token, limit=limit))
+        with pytest.raises(pydantic.ValidationError):
+            self.run(_opened(self.store, user_id, token, limit=limit))
+
     @rule(micros=st.integers(-3_000_000, 3_000_000))
     def shift_clock(self, micros: int) -> None:
         """Move the clock, backwards too: updated_at must still strictly increase."""
@@ -985,9 +997,9 @@ class StoreMachine(RuleBasedStateMachine):
             self.walk(user_id, ListQuery(sort=sort, limit=limit))
 
 
-async def _opened(store: TaskStore, user_id: str, since: str) -> None:
+async def _opened(store: TaskStore, user_id: str, since: str, limit: int = 100) -> None:
     """Open a subscription from ``since``, and close it at once."""
-    async with subscribe(store, user_id, since):
+    async with subscribe(store, user_id, since, limit=limit):
         pass
 
 
