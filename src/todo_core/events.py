@@ -19,11 +19,17 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 
 from todo_core.feed import CHANGES_LIMIT_DEFAULT, Change, ChangePage
 from todo_core.store import TaskStore
 
 __all__ = ["Subscription", "subscribe"]
+
+# A subscription that heard nothing for this long reads the feed anyway: a read that
+# reaches the end gives its position a fresh time, so a quiet subscription never
+# outlives the retention window (its next change would be SyncTokenExpired).
+REFRESH_SECONDS: Final = 3600.0
 
 
 class Subscription:
@@ -54,11 +60,13 @@ class Subscription:
         self._behind = False  # whether more is there now, without waiting for a wake-up
         self.position = first.next_since
         self.closed = False
+        self._read_at = asyncio.get_running_loop().time()
         self._take(first)
 
     async def _read(self) -> None:
         # Cleared first: a wake-up during the read is kept for the next one.
         self._wake_up.clear()
+        self._read_at = asyncio.get_running_loop().time()
         try:
             page = await self._store.changes(self._user_id, self._since, limit=self._limit)
         except BaseException:
@@ -98,13 +106,15 @@ class Subscription:
         deadline = None if within is None else loop.time() + within
         while not self._pending:
             if not (self._behind or self._wake_up.is_set() or self.closed):
+                refresh_at = self._read_at + REFRESH_SECONDS
                 try:
                     # Only the wait is bounded, never a read: a read cut off by a timeout
                     # would cost a database connection its state.
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(min(refresh_at, deadline or refresh_at)):
                         await self._wake_up.wait()
                 except TimeoutError:
-                    return None
+                    if deadline is not None and loop.time() >= deadline:
+                        return None
             if self.closed:
                 return None
             await self._read()

@@ -108,6 +108,25 @@ async def test_an_expired_token_is_refused_at_once(store_factory: StoreFactory) 
                 pytest.fail("opened")
 
 
+async def test_a_quiet_subscription_outlives_the_retention_window(
+    store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing changes for longer than the window; the first change after it arrives."""
+    monkeypatch.setattr("todo_core.events.REFRESH_SECONDS", 0.01)
+    clock = SteppingClock()
+    async with (
+        store_factory(clock=clock, retention=timedelta(days=1)) as store,
+        subscribe(store, ALICE) as changes,
+    ):
+        for _ in range(3):  # a day and a half in all, each stretch read through
+            clock.now += timedelta(hours=12)
+            assert await changes.next(0.1) is None
+        task = await store.create(ALICE, TaskCreate(title="after a quiet spell"))
+        change = await changes.next(WAKE_SECONDS)
+    assert isinstance(change, Upserted)
+    assert change.task == task
+
+
 async def test_a_timeout_loses_nothing(store: TaskStore) -> None:
     async with subscribe(store, ALICE) as changes:
         for _ in range(3):
