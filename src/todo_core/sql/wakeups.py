@@ -56,7 +56,7 @@ _ANNOUNCE: Final = (
     " INSERT INTO feed_listeners (backend_pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING"
 )
 _WITHDRAW: Final = "DELETE FROM feed_listeners WHERE backend_pid = pg_backend_pid()"
-_LATE_COMMIT_PAUSES: Final = (0.05, 0.2, 0.75)
+LATE_COMMIT_PAUSES: Final = (0.05, 0.2, 0.75)
 # How often a quiet LISTEN connection proves it is alive: a connection cut without a
 # word (a network partition) would otherwise look idle forever.
 _HEALTH_CHECK_SECONDS: Final = 5.0
@@ -164,7 +164,7 @@ class FeedWakeups:
             self._signal.notify_all()  # what was committed before this LISTEN took hold
             # A write whose trigger ran before the announcement, and so did not notify,
             # may commit just after it: wake everyone again while such writes finish.
-            for pause in _LATE_COMMIT_PAUSES:
+            for pause in LATE_COMMIT_PAUSES:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(pause):
                         await lost.wait()
