@@ -199,6 +199,21 @@ class HttpMachine(RuleBasedStateMachine):
     def request(self, method: str, path: str, **kwargs: Any) -> Reply:
         return self.run(self.api.request(method, path, **kwargs))
 
+    def every_item(self, path: str, limit: int) -> list[dict[str, Any]]:
+        """Every item of a listing at ``path``, ``limit`` a page, following ``Link``."""
+        reply = self.request("GET", path, params={"limit": str(limit)})
+        walked: list[dict[str, Any]] = []
+        for _ in range(100):
+            assert reply.status == 200, reply
+            walked += reply.data
+            link = reply.headers.get("Link")
+            if link is None:
+                break
+            match = LINK.fullmatch(link)
+            assert match is not None, link
+            reply = self.request("GET", match.group(1))
+        return walked
+
     def owner(self, task_id: str) -> str | None:
         return next((user for user in USERS if task_id in self.tasks[user]), None)
 
@@ -444,17 +459,7 @@ class HttpMachine(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS), limit=st.integers(1, 3))
     def list_trash(self, user: str, limit: int) -> None:
         """Every page of the user's trash: the model's, most recently deleted first."""
-        reply = self.request("GET", f"/api/{user}/trash", params={"limit": str(limit)})
-        walked: list[dict[str, Any]] = []
-        for _ in range(100):
-            assert reply.status == 200, reply
-            walked += reply.data
-            link = reply.headers.get("Link")
-            if link is None:
-                break
-            match = LINK.fullmatch(link)
-            assert match is not None, link
-            reply = self.request("GET", match.group(1))
+        walked = self.every_item(f"/api/{user}/trash", limit)
         order = [(task["deleted_at"], task["id"]) for task in walked]
         assert order == sorted(order, reverse=True)
         shown = {
@@ -552,17 +557,7 @@ class HttpMachine(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS), limit=st.integers(1, 3))
     def tags(self, user: str, limit: int) -> None:
         """Every page of the user's tags: the model's counts, in code point order."""
-        reply = self.request("GET", f"/api/{user}/tags", params={"limit": str(limit)})
-        walked: list[dict[str, Any]] = []
-        for _ in range(100):
-            assert reply.status == 200, reply
-            walked += reply.data
-            link = reply.headers.get("Link")
-            if link is None:
-                break
-            match = LINK.fullmatch(link)
-            assert match is not None, link
-            reply = self.request("GET", match.group(1))
+        walked = self.every_item(f"/api/{user}/tags", limit)
         counts = Counter(tag for task in self.tasks[user].values() for tag in task["tags"])
         assert walked == [{"tag": tag, "count": counts[tag]} for tag in sorted(counts)]
 
