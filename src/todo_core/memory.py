@@ -276,7 +276,7 @@ class MemoryTaskStore:
         return TrashPage(items, cursor)
 
     async def restore(self, user_id: str, task_id: UUID) -> Task:
-        gone = self._trashed(user_id, task_id)
+        gone = self._in_trash(user_id, task_id)
         stamp = next_stamp(gone.task.updated_at, self._clock())
         task = gone.task.model_copy(update={"updated_at": stamp, "version": gone.task.version + 1})
         del self._gone[user_id][task_id]
@@ -285,7 +285,7 @@ class MemoryTaskStore:
         return task
 
     async def purge(self, user_id: str, task_id: UUID) -> TrashedTask:
-        gone = self._trashed(user_id, task_id)
+        gone = self._in_trash(user_id, task_id)
         gone.purged = True
         return _trashed(gone)
 
@@ -327,7 +327,7 @@ class MemoryTaskStore:
         deleted_at = self._gone[user_id][task_id].deleted_at
         return Deleted(task_id, deleted_at, FeedPosition(seq, deleted_at), seal)
 
-    def _trashed(self, user_id: str, task_id: UUID) -> _Gone:
+    def _in_trash(self, user_id: str, task_id: UUID) -> _Gone:
         validate_user_id(user_id)
         gone = self._gone.get(user_id, {}).get(task_id)
         if gone is None or gone.purged:
