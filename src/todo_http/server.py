@@ -323,6 +323,12 @@ async def _serve_app(
                 access_log=logging.getLogger("aiohttp.access"),
             )
             await site.start()
+        # What starting made (aiohttp, pydantic, SQLAlchemy, the store: ~100k objects)
+        # lives as long as the process. Collected once and frozen, it is left out of the
+        # full collections that serving triggers, which had walked all of it every time
+        # (performance.md).
+        gc.collect()
+        gc.freeze()
         announce()
         await asyncio.Event().wait()  # until cancelled
     finally:
