@@ -461,8 +461,9 @@ class FieldsPage(NamedTuple):
 
     For code that only serializes a page (the HTTP API): building 50 ``Task`` models
     to take their values apart again was a fifth of a listing's cost. Each item is a
-    new dict the caller may change, with exactly ``Task``'s fields: ``id`` is a
-    ``UUID`` (possibly a driver's subclass of it), the timestamps are aware datetimes.
+    new dict the caller may change, with exactly ``Task``'s fields: ``id`` and
+    ``next_occurrence_id`` are ``UUID``s (possibly a driver's subclass of it), the
+    timestamps are aware datetimes.
     """
 
     items: list[dict[str, Any]]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 __all__ = [
     "DUE_MAX",
     "DUE_MIN",
@@ -22,6 +24,7 @@ DUE_MAX = datetime.max.replace(tzinfo=UTC)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_UTC_WHOLE_SECOND = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS  # '"2026-11-30T10:22:44Z"'
 
 
 def utc_now() -> datetime:
@@ -44,20 +47,20 @@ def from_micros(micros: int) -> datetime:
 def rfc3339(moment: datetime) -> str:
     """``2026-11-30T10:22:44.000000Z``: UTC, always six fractional digits, so the
     strings of two timestamps compare like the timestamps."""
-    if moment.tzinfo is not UTC:  # stores hand out UTC already; convert anything else
-        moment = moment.astimezone(UTC)
-    # %-formatting the fields takes a third of strftime's time (and beats an f-string and
-    # isoformat), a cost every task of a listing pays twice. Unlike strftime's %Y, it also
-    # writes years before 1000 with four digits, as RFC 3339 requires.
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
-        moment.year,
-        moment.month,
-        moment.day,
-        moment.hour,
-        moment.minute,
-        moment.second,
-        moment.microsecond,
-    )
+    if type(moment) is not datetime or moment.tzinfo is not UTC:
+        moment = _plain_utc(moment)
+    # orjson writes the date and time (four-digit years, below 1000 too) in C: a third
+    # less than %-formatting seven fields, which every due date of a listing pays. It
+    # leaves out a zero fraction, so the fraction is always written here.
+    whole_second = orjson.dumps(moment, option=_UTC_WHOLE_SECOND)[1:20].decode()
+    return f"{whole_second}.{moment.microsecond:06d}Z"
+
+
+def _plain_utc(moment: datetime) -> datetime:
+    # Stores hand out UTC already; convert anything else. orjson refuses subclasses of
+    # datetime, which some drivers and libraries hand out, so the copy is a plain one.
+    utc = moment.astimezone(UTC)
+    return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=UTC)
 
 
 # Anchored by fullmatch, fixed-width fields and one run of fractional digits: linear time

@@ -33,6 +33,7 @@ from aiohttp import web
 from todo_core import StoreError, StoreUnavailable
 from todo_http.app import create_app, open_settings_store
 from todo_http.cli import environment_settings
+from todo_http.server import freeze_startup_heap
 from todo_http.startup import StartupError, preflight, sqlite_file, startup_errors
 
 __all__ = ["app"]
@@ -61,6 +62,7 @@ async def app() -> web.Application:
 
     # After the API's own cleanup (create_app registered it first), which uses the store.
     application.on_cleanup.append(close_store)
+    freeze_startup_heap()  # as todo-http serve does: aiohttp's worker serves it next
     return application
 
 

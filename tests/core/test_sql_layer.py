@@ -7,6 +7,7 @@ import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import get_args
+from uuid import UUID
 
 import pytest
 import pytest_asyncio
@@ -14,8 +15,8 @@ import sqlalchemy as sa
 
 from tests.backends import SQL_BACKENDS, open_backend
 from tests.listing import expected_order, walk
-from tests.values import ALICE
-from todo_core import ListQuery, SortOrder, Task, TaskCreate
+from tests.values import ALICE, DUE_INSTANTS
+from todo_core import ListQuery, SortOrder, Task, TaskCreate, TaskPatch
 from todo_core.listing import FILTER_FIELDS, SortSpec
 from todo_core.schema import UTCTimestamp, tasks
 from todo_core.sql import SqlTaskStore, Statements, shapes
@@ -85,6 +86,27 @@ async def test_rows_are_decoded_by_column_name(store: SqlTaskStore) -> None:
     ((row,),) = [await store.database.fetch(statement, {})]
     assert statement.columns == tuple(reversed(Task.model_fields))
     assert statement.decode(row) == created.model_dump()
+
+
+async def test_list_fields_rows_hold_the_same_values(store: SqlTaskStore) -> None:
+    """``decode_fields`` (for ``list_fields``) reads a row as ``decode`` does; only a
+    UUID may stay the driver's subclass, which the HTTP layer writes with ``str()``."""
+    created = await store.create(
+        ALICE, TaskCreate(title="Buy milk", recurrence="daily", due_at=DUE_INSTANTS[1])
+    )
+    await store.patch(ALICE, created.id, TaskPatch(completed=True))
+    statement = store.database.statements.list("-created_at", frozenset(), after=None)
+    rows = await store.database.fetch(statement, {"user_id": ALICE, "limit": 10})
+    assert len(rows) == 2
+    for row in rows:
+        fields, model = statement.decode_fields(row), statement.decode(row)
+        assert fields == model
+        assert {name: type(value) for name, value in model.items()} == {
+            name: type(value) if not isinstance(value, UUID) else UUID
+            for name, value in fields.items()
+        }
+        assert str(fields["id"]) == str(model["id"])
+    assert any(statement.decode_fields(row)["next_occurrence_id"] is not None for row in rows)
 
 
 async def test_a_null_of_a_converted_type_stays_none(store: SqlTaskStore) -> None:

@@ -1,4 +1,5 @@
-"""parse_rfc3339: the contract's due_at syntax, its range, and its client-facing messages."""
+"""parse_rfc3339: the contract's due_at syntax, its range, and its client-facing messages;
+and rfc3339, which writes every timestamp the API answers."""
 
 from __future__ import annotations
 
@@ -46,6 +47,30 @@ def test_round_trip(moment: datetime) -> None:
     parsed = parse_rfc3339(rfc3339(moment))
     assert parsed == moment
     assert parsed.tzinfo is UTC
+
+
+class _Moment(datetime):
+    """A subclass of datetime, as some drivers and libraries hand out."""
+
+
+@given(aware_in_range, offsets, st.booleans())
+def test_rfc3339_writes_the_utc_fields(moment: datetime, offset_minutes: int, sub: bool) -> None:
+    """Whatever the zone or class of the datetime, the instant's UTC fields, each at its
+    fixed width, six fractional digits included (rfc3339 takes a shortcut through orjson)."""
+    assume(DUE_MIN + timedelta(days=1) <= moment <= DUE_MAX - timedelta(days=1))
+    local = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
+    if sub:
+        local = _Moment(*local.timetuple()[:6], local.microsecond, tzinfo=local.tzinfo)
+    expected = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
+    assert rfc3339(local) == expected
 
 
 @given(aware_in_range, offsets)

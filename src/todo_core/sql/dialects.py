@@ -112,6 +112,13 @@ _DECODERS: Final[Mapping[DialectName, Mapping[Kind | None, Binder]]] = {
 }
 
 
+# For list_fields (FieldsPage), which lets a UUID stay the driver's subclass of it.
+_FIELD_DECODERS: Final[Mapping[DialectName, Mapping[Kind | None, Binder]]] = {
+    "postgresql": {kind: f for kind, f in _DECODERS["postgresql"].items() if kind != "uuid"},
+    "sqlite": _DECODERS["sqlite"],
+}
+
+
 def _kind(type_: sa.types.TypeEngine[Any]) -> Kind | None:
     """What a value of ``type_`` may need converting as, on its way in or out."""
     if isinstance(type_, DueTimestamp):
@@ -166,7 +173,7 @@ def compile_statement(
     """``statement`` compiled for ``dialect``; ``scans``: see ``Statement.scans``."""
     compiled = statement.compile(dialect=_DIALECTS[dialect])
     assert isinstance(compiled, SQLCompiler)
-    binders, decoders = _BINDERS[dialect], _DECODERS[dialect]
+    binders = _BINDERS[dialect]
     parameters = []
     for name in compiled.positiontup or ():
         kind = _kind(compiled.binds[name].type)
@@ -175,16 +182,23 @@ def compile_statement(
     columns = getattr(statement, "exported_columns", ())
     # Plain str: SQLAlchemy's names are a subclass of it, which orjson refuses as a key.
     names = tuple(str(column.key) for column in columns)
-    decoded = [
-        (name, decoders.get(_kind(column.type)), getattr(column, "nullable", True))
+    kinds = [
+        (name, _kind(column.type), getattr(column, "nullable", True))
         for name, column in zip(names, columns, strict=True)
     ]
+
+    def decoder(decoders: Mapping[Kind | None, Binder]) -> RowDecoder:
+        return _row_decoder([(name, decoders.get(kind), null) for name, kind, null in kinds])
+
+    decode = decoder(_DECODERS[dialect])
+    field_decoders = _FIELD_DECODERS[dialect]
     return Statement(
         sql=str(compiled),
         writes=writes,
         _parameters=tuple(parameters),
         _defaults=dict(compiled.params),  # literals the statement binds itself
         columns=names,
-        decode=_row_decoder(decoded),
+        decode=decode,
+        decode_fields=decode if field_decoders is _DECODERS[dialect] else decoder(field_decoders),
         scans=scans,
     )

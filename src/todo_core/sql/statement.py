@@ -34,6 +34,9 @@ class Statement:
     """The names of the columns each row holds, in the driver's order."""
     decode: RowDecoder = _no_rows
     """A row's values by column name, converted from the driver's types to the model's."""
+    decode_fields: RowDecoder = _no_rows
+    """``decode`` for ``TaskStore.list_fields``, whose ids may stay the driver's subclass of
+    ``UUID``: making asyncpg's plain is the dearest conversion of a listed row."""
     scans: bool = False
     """Whether it may read a user's whole set of tasks (no index serves it): a search."""
 

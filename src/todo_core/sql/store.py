@@ -206,14 +206,17 @@ class SqlTaskStore:
         return trusted_task(statement.decode(row))
 
     async def list(self, user_id: str, query: ListQuery | None = None) -> Page:
-        items, cursor = await self._page(user_id, query or _DEFAULT_QUERY)
+        items, cursor = await self._page(user_id, query or _DEFAULT_QUERY, fields=False)
         return Page(items=[trusted_task(fields) for fields in items], next_cursor=cursor)
 
     async def list_fields(self, user_id: str, query: ListQuery | None = None) -> FieldsPage:
-        return FieldsPage(*await self._page(user_id, query or _DEFAULT_QUERY))
+        return FieldsPage(*await self._page(user_id, query or _DEFAULT_QUERY, fields=True))
 
-    async def _page(self, user_id: str, query: ListQuery) -> tuple[_Items, str | None]:
-        """The tasks of ``query``'s page by field, and the cursor of the next page."""
+    async def _page(
+        self, user_id: str, query: ListQuery, *, fields: bool
+    ) -> tuple[_Items, str | None]:
+        """The tasks of ``query``'s page by field (decoded for ``list_fields`` if
+        ``fields``), and the cursor of the next page."""
         validate_user_id(user_id)
         position = self._cursors.decode(user_id, query)
         filters, values = applied_filters(query)
@@ -224,7 +227,7 @@ class SqlTaskStore:
             values["after_key"], values["after_id"] = position.key, position.task_id
         statement = self._statements.list(query.sort, filters, after=after)
         rows = await self._database.fetch(statement, values)
-        decode = statement.decode
+        decode = statement.decode_fields if fields else statement.decode
         items = [decode(row) for row in rows[: query.limit]]
         if len(rows) <= query.limit:
             return items, None
