@@ -17,6 +17,7 @@ from typing import Final
 
 from aiohttp import hdrs, web
 
+from todo_http.envelope import envelope_middleware
 from todo_http.errors import NotFound
 from todo_http.settings import AuthMode
 
@@ -139,6 +140,7 @@ def create_webapp(*, api_url: str = "/api", auth: AuthMode = "none") -> web.Appl
     """
     if auth not in ("none", "jwt"):
         raise ValueError(f"auth must be 'none' or 'jwt', not {auth!r}")
-    app = web.Application(middlewares=[_slash])
+    # Enveloped like create_api: a missing file is the contract's 404 wherever it is mounted.
+    app = web.Application(middlewares=[envelope_middleware, _slash])
     add_webapp_routes(app, api_url=api_url, auth=auth)
     return app
