@@ -16,7 +16,9 @@ export function element(tag, attributes = {}, ...children) {
     if (name === "class") node.className = value;
     else node.setAttribute(name, value === true ? "" : value);
   }
-  node.append(...children.filter((child) => child !== null && child !== undefined));
+  // Spaces between children: the item's text reads "Title Description…", not run together.
+  const present = children.filter((child) => child !== null && child !== undefined);
+  present.forEach((child, index) => node.append(...(index ? [" ", child] : [child])));
   return node;
 }
 
@@ -83,16 +85,16 @@ export function compare(a, b, sort) {
 
 export function taskContent(task) {
   const titleId = `task-title-${task.id}`;
-  const meta = element("div", { class: "meta" });
+  const meta = [];
   if (task.due_at) {
     const late = !task.completed && Date.parse(task.due_at) < Date.now();
-    meta.append(element("time", { datetime: task.due_at, class: late ? "due late" : "due" }, formatDate(task.due_at)));
+    meta.push(element("time", { datetime: task.due_at, class: late ? "due late" : "due" }, formatDate(task.due_at)));
   }
   if (PRIORITY_TEXT[task.priority]) {
-    meta.append(element("span", { class: `priority ${task.priority}` }, PRIORITY_TEXT[task.priority]));
+    meta.push(element("span", { class: `priority ${task.priority}` }, PRIORITY_TEXT[task.priority]));
   }
-  if (task.recurrence) meta.append(element("span", { class: "repeat" }, REPEATS[task.recurrence]));
-  for (const tag of task.tags) meta.append(element("span", { class: "tag" }, `#${tag}`));
+  if (task.recurrence) meta.push(element("span", { class: "repeat" }, REPEATS[task.recurrence]));
+  for (const tag of task.tags) meta.push(element("span", { class: "tag" }, `#${tag}`));
   return [
     element("input", {
       type: "checkbox", class: "check", "aria-label": "Completed", "aria-describedby": titleId,
@@ -101,7 +103,7 @@ export function taskContent(task) {
     element("div", { class: "body" },
       element("span", { class: "title", id: titleId }, task.title),
       task.description ? element("p", { class: "description" }, task.description) : null,
-      meta.childElementCount ? meta : null),
+      meta.length ? element("div", { class: "meta" }, ...meta) : null),
     element("div", { class: "actions" },
       element("button", { type: "button", class: "ghost", "data-action": "edit", "aria-describedby": titleId }, "Edit"),
       element("button", { type: "button", class: "ghost", "data-action": "delete", "aria-describedby": titleId }, "Delete")),
@@ -124,6 +126,10 @@ export class TaskList {
     this.loading = false;
     this.loaded = false;
     this.filters = filtersOf(this.form);
+    // The less used filters start folded on a phone, so the list shows on the first screen.
+    this.details = document.getElementById("more-filters");
+    this.details.open = matchMedia("(min-width: 700px)").matches;
+    this.count = document.getElementById("filter-count");
     let pause = null;
     this.form.addEventListener("input", (event) => {
       if (event.target.name !== "q") return;
@@ -149,6 +155,8 @@ export class TaskList {
     const next = filtersOf(this.form);
     if (JSON.stringify(next) === JSON.stringify(this.filters)) return;
     this.filters = next;
+    const folded = [next.priority.length, next.tag.length, next.due_min, next.due_max].filter(Boolean).length;
+    this.count.textContent = folded ? `${folded} on` : "";
     this.reload();
   }
 
@@ -206,8 +214,11 @@ export class TaskList {
   draw(task) {
     const li = this.item(task.id);
     if (li && !this.editing.has(task.id)) {
+      // A redraw under the keyboard focus keeps it on the same control.
+      const focused = li.contains(document.activeElement) ? document.activeElement.dataset.action : null;
       li.classList.toggle("done", task.completed);
       li.replaceChildren(...taskContent(task));
+      if (focused) li.querySelector(`[data-action="${focused}"]`)?.focus();
     }
   }
 
