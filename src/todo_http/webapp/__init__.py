@@ -86,7 +86,7 @@ def _read(name: str) -> bytes:
     return files(__name__).joinpath("static", name).read_bytes()
 
 
-def page_asset(api_url: str, auth: AuthMode) -> Asset:
+def _page_asset(api_url: str, auth: AuthMode) -> Asset:
     """index.html with its meta tags filled in for this server."""
     text = _read(_PAGE).decode()
     text = text.replace("{{api}}", html.escape(api_url.rstrip("/"), quote=True))
@@ -94,7 +94,7 @@ def page_asset(api_url: str, auth: AuthMode) -> Asset:
     return Asset.of(text.encode(), "text/html")
 
 
-def file_assets() -> dict[str, Asset]:
+def _file_assets() -> dict[str, Asset]:
     """Every file of ``WEBAPP_FILES``, read now."""
     return {name: Asset.of(_read(name), media_type) for name, media_type in WEBAPP_FILES.items()}
 
@@ -112,8 +112,8 @@ async def webapp_file(request: web.Request) -> web.Response:
 
 def add_webapp_routes(app: web.Application, *, api_url: str, auth: AuthMode) -> None:
     """Serve the page at ``/`` and its files at ``/ui/{file}`` (GET and HEAD) from ``app``."""
-    app[_PAGE_KEY] = page_asset(api_url, auth)
-    app[_FILES_KEY] = file_assets()
+    app[_PAGE_KEY] = _page_asset(api_url, auth)
+    app[_FILES_KEY] = _file_assets()
     app.router.add_get("/", webapp_page, name="webapp")
     app.router.add_get("/ui/{file}", webapp_file, name="webapp-file")
 

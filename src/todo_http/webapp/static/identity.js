@@ -21,7 +21,7 @@ export function tokenSubject(token) {
 }
 
 export class Identity {
-  // onChosen({user, token}) runs whenever a user or token is chosen.
+  // onChosen({user, token}, fromForm) runs whenever a user or token is chosen.
   constructor(auth, messages, onChosen) {
     this.jwt = auth === "jwt";
     this.messages = messages;
@@ -88,7 +88,7 @@ export class Identity {
       localStorage.setItem(USER_KEY, value);
       chosen = { user: value, token: "" };
     }
-    this.use(chosen);
+    this.use(chosen, true);
   }
 
   invalid(message) {
@@ -97,12 +97,12 @@ export class Identity {
     this.input.focus();
   }
 
-  use(chosen) {
+  use(chosen, fromForm = false) {
     this.view.hidden = true;
     this.form.hidden = true;
     this.whoText.textContent = `User: ${chosen.user}`;
     this.who.hidden = false;
-    this.onChosen(chosen);
+    this.onChosen(chosen, fromForm);
   }
 
   // A 401 or 403 from the API: say so, and ask again.

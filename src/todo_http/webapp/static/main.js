@@ -17,6 +17,9 @@ const views = {
 };
 const nav = document.getElementById("views");
 const STREAM_RETRY_MS = 5000;
+const form = document.getElementById("new-task");
+const titleInput = form.elements.namedItem("title");
+const addButton = form.querySelector("button[type=submit]");
 
 const messages = new Messages();
 const hooks = {};
@@ -26,11 +29,13 @@ new Editor(api, list, messages);
 const trash = new Trash(api, messages, (task) => list.upsert(task));
 const live = new Live(api, applyChange, streamFailed);
 const offline = new Offline(() => api.changes(), () => sync());
-const identity = new Identity(meta("todo-auth"), messages, (chosen) => {
+const identity = new Identity(meta("todo-auth"), messages, (chosen, fromForm) => {
   api.signIn(chosen.user, chosen.token);
   messages.clear();
   messages.say("");
   route();
+  // The form's button just disappeared: the focus goes on to the view, not to the page's top.
+  if (fromForm) (views.tasks.hidden ? document.getElementById("empty-trash") : titleInput).focus();
   sync();
 });
 hooks.unreachable = () => offline.show();
@@ -103,9 +108,6 @@ window.addEventListener("hashchange", () => {
   if (signedIn) route();
 });
 
-const form = document.getElementById("new-task");
-const titleInput = form.elements.namedItem("title");
-const addButton = form.querySelector("button[type=submit]");
 let pending = null; // {key, text}: kept until the create succeeds or is refused
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
