@@ -135,5 +135,6 @@ def new_context(
 
 @pytest.fixture
 def app(new_context: ContextFactory, user: str) -> TaskPage:
-    """The app at ``/`` in a desktop-sized context, as the test's user."""
-    return TaskPage(new_context(as_user=user).new_page()).open()
+    """A desktop-sized page as the test's user; ``open()`` it once the test has seeded
+    what the first list should show (later changes arrive through live events)."""
+    return TaskPage(new_context(as_user=user).new_page())

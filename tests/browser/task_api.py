@@ -50,11 +50,11 @@ class TaskApi:
     def delete(self, task_id: str) -> None:
         self._data("DELETE", f"/tasks/{task_id}", 200)
 
-    def _walk(self, path: str, query: Mapping[str, str]) -> list[dict[str, Any]]:
+    def _walk(self, path: str, query: Mapping[str, str], limit: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            page = {**query, "limit": "500", **({"cursor": cursor} if cursor else {})}
+            page = {**query, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
             reply = self.request("GET", f"{path}?{urlencode(page)}")
             assert reply.status == 200, (path, query, reply.body)
             found.extend(reply.json()["data"])
@@ -64,10 +64,10 @@ class TaskApi:
 
     def tasks(self, **query: str) -> list[dict[str, Any]]:
         """Every task the listing with ``query`` returns, in its order, over all pages."""
-        return self._walk("/tasks", query)
+        return self._walk("/tasks", query, 500)
 
     def trash(self) -> list[dict[str, Any]]:
-        return self._walk("/trash", {})
+        return self._walk("/trash", {}, 100)
 
     def titled(self, title: str) -> list[dict[str, Any]]:
         """The user's tasks with exactly this title."""

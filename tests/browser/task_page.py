@@ -4,7 +4,6 @@ the page shows to settle and a check that keyboard focus is visible."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -78,9 +77,9 @@ class TaskPage:
         return self.page.get_by_role("list", name="Trash")
 
     def item(self, title: str, within: Locator | None = None) -> Locator:
-        """The list item whose title is exactly ``title``."""
+        """The list items with an element whose text is exactly ``title``."""
         items = (within or self.task_list).locator(":scope > li")
-        return items.filter(has_text=re.compile(rf"(^|\W){re.escape(title)}(\W|$)"))
+        return items.filter(has=self.page.get_by_text(title, exact=True))
 
     def by_id(self, task_id: str, within: Locator | None = None) -> Locator:
         return (within or self.task_list).locator(f':scope > li[data-id="{task_id}"]')

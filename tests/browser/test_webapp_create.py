@@ -12,6 +12,7 @@ from tests.browser.task_page import TaskPage, wait_for
 
 
 def test_a_double_click_on_add_task_makes_one_task(app: TaskPage, api: TaskApi) -> None:
+    app.open()
     title = app.new_task.get_by_role("textbox", name="Title")
     title.fill("Buy milk")
     app.new_task.get_by_role("textbox", name="Description").fill("two litres")
@@ -29,6 +30,7 @@ def test_a_double_click_on_add_task_makes_one_task(app: TaskPage, api: TaskApi) 
 def test_a_create_whose_answer_was_lost_is_retried_with_the_same_key(
     app: TaskPage, api: TaskApi
 ) -> None:
+    app.open()
     keys: list[str | None] = []
 
     def lose_the_first_answer(route: Route, request: Request) -> None:

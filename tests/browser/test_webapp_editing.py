@@ -72,6 +72,7 @@ def test_every_field_is_edited_inline_with_the_due_date_in_the_browsers_zone(
 def test_completing_a_recurring_task_shows_its_next_occurrence(app: TaskPage, api: TaskApi) -> None:
     plain = api.create("Plain chore")
     recurring = api.create("Daily standup", due_at="2026-03-02T14:00:00Z", recurrence="daily")
+    app.open()
     done = app.by_id(plain["id"]).get_by_role("checkbox", name="Completed")
 
     done.check()
@@ -106,6 +107,7 @@ def test_completing_a_recurring_task_shows_its_next_occurrence(app: TaskPage, ap
 
 def test_a_deleted_task_comes_back_with_undo(app: TaskPage, api: TaskApi) -> None:
     task = api.create("Old receipts")
+    app.open()
     item = app.by_id(task["id"])
     item.get_by_role("button", name="Delete").click()
     expect(item).to_have_count(0)

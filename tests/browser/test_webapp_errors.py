@@ -18,6 +18,7 @@ def test_an_error_envelope_is_shown_with_its_details(app: TaskPage, api: TaskApi
     assert refused.status == 422
     envelope = refused.json()["error"]
     assert envelope["details"]
+    app.open()
 
     app.by_id(task["id"]).get_by_role("button", name="Edit").click()
     form = app.page.get_by_role("form", name="Edit task")
@@ -35,6 +36,7 @@ def test_an_error_envelope_is_shown_with_its_details(app: TaskPage, api: TaskApi
 
 
 def test_the_offline_banner_shows_and_hides_by_itself(app: TaskPage, api: TaskApi) -> None:
+    app.open()
     expect(app.page.get_by_text("No tasks")).to_be_visible()
     expect(app.offline).to_be_hidden()
 

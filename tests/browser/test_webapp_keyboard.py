@@ -12,6 +12,7 @@ from tests.browser.task_page import TaskPage, wait_for
 def test_a_keyboard_alone_creates_edits_completes_deletes_and_undoes(
     app: TaskPage, api: TaskApi
 ) -> None:
+    app.open()
     keyboard = app.page.keyboard
     expect(app.page.get_by_text("No tasks")).to_be_visible()
 

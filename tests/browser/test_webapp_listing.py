@@ -139,6 +139,7 @@ def test_scrolling_down_walks_every_page_once(app: TaskPage, api: TaskApi) -> No
     for number in range(120):
         api.create(f"Task {number:03d}")
     listed = [task["id"] for task in api.tasks()]
+    app.open()
     items = app.task_list.locator(":scope > li[data-id]")
     expect(items).to_have_count(50)
     expect(app.page.get_by_role("button", name="Load more")).to_be_visible()

@@ -15,6 +15,7 @@ def test_the_trash_view_restores_deletes_forever_and_empties(app: TaskPage, api:
     }
     for task_id in trashed.values():
         api.delete(task_id)
+    app.open()
     views = app.page.get_by_role("navigation", name="Views")
     expect(views.get_by_role("link", name="Tasks")).to_have_attribute("aria-current", "page")
 
