@@ -200,6 +200,7 @@ export class Editor {
       if (event.target.value && task.time_zone === "UTC" && zone.value === "UTC") zone.value = browserZone();
     });
     const close = (latest) => {
+      this.messages.clear();
       this.list.editing.delete(task.id);
       li.replaceChildren(...taskContent(latest));
       li.classList.toggle("done", latest.completed);

@@ -105,7 +105,11 @@ document.addEventListener("todo:identity-asked", () => {
   for (const view of Object.values(views)) view.hidden = true;
 });
 window.addEventListener("hashchange", () => {
-  if (signedIn) route();
+  if (!signedIn) return;
+  // What was said about the other view no longer applies.
+  messages.clear();
+  messages.say("");
+  route();
 });
 
 let pending = null; // {key, text}: kept until the create succeeds or is refused

@@ -52,6 +52,8 @@ export class Messages {
       lines.push(String(error.message || error));
     }
     this.show(lines);
+    // The alert may be out of sight above a long list: the field at fault takes the focus.
+    if (this.marked.length) this.marked[0].focus();
   }
 
   show(lines) {

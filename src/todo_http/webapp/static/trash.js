@@ -9,8 +9,7 @@ function trashItem(task) {
     element("div", { class: "body" },
       element("span", { class: "title", id: titleId }, task.title),
       element("div", { class: "meta" },
-        element("span", {}, "Deleted"),
-        element("time", { datetime: task.deleted_at }, formatDate(task.deleted_at)))),
+        element("span", {}, "Deleted", element("time", { datetime: task.deleted_at }, formatDate(task.deleted_at))))),
     element("div", { class: "actions" },
       element("button", { type: "button", class: "ghost", "data-action": "restore", "aria-describedby": titleId }, "Restore"),
       element("button", { type: "button", class: "danger-ghost", "data-action": "purge", "aria-describedby": titleId }, "Delete forever")));
