@@ -1,6 +1,6 @@
 """What goes wrong, shown: an error envelope's message and details with the input at
-fault marked, and the offline banner, which goes away by itself once the server can
-be reached again."""
+fault marked, and the offline banner (no network, or the API answering 503), which
+goes away by itself once the server can be reached again."""
 
 from __future__ import annotations
 
@@ -50,3 +50,19 @@ def test_the_offline_banner_shows_and_hides_by_itself(app: TaskPage, api: TaskAp
     # Probes every 2 s, backing off to 10 s: the first after going online is near.
     expect(app.offline).to_be_hidden(timeout=12_000)
     expect(app.by_id(task["id"])).to_have_count(1)
+
+    # A server whose database is down answers 503: the same banner, the same recovery.
+    unavailable = {"code": "SERVICE_UNAVAILABLE", "message": "Database unavailable", "details": []}
+    app.page.route(
+        f"**/api/{api.user}/**",
+        lambda route: route.fulfill(
+            status=503,
+            headers={"Retry-After": "1"},
+            json={"success": False, "error": unavailable},
+        ),
+    )
+    app.filters.get_by_role("combobox", name="Show").select_option(label="Active")
+    expect(app.offline).to_be_visible()
+    app.page.unroute(f"**/api/{api.user}/**")
+    expect(app.offline).to_be_hidden(timeout=12_000)
+    app.wait_for_ids([task["id"]])
