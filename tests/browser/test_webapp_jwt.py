@@ -1,6 +1,6 @@
 """With ``--auth jwt`` the page asks for a token instead of a user id: its ``sub`` is
 the user, a refused token shows a clear state and the form again, and the event
-stream carries the token too."""
+stream carries the token too. A token refused for the tasks (403) says so."""
 
 from __future__ import annotations
 
@@ -54,3 +54,18 @@ def test_a_token_signs_in_and_a_refused_one_says_so(
 
     app.page.get_by_role("button", name="Change token").click()
     expect(form).to_be_visible()
+    field.fill(token)
+    form.get_by_role("button", name="Use token").click()
+    expect(app.item("Behind a token")).to_have_count(1)
+
+    # A valid token refused for these tasks (403), as the server answers it for
+    # another user's: the page says so.
+    refused = TaskApi(server, f"{user}.other", token).request("GET", "/tasks")
+    assert refused.status == 403
+    app.page.route(
+        f"**/api/{user}/tasks?*",
+        lambda route: route.fulfill(status=403, body=refused.body, content_type="application/json"),
+    )
+    app.filters.get_by_role("combobox", name="Show").select_option(label="Active")
+    expect(app.error).to_contain_text("not allowed")
+    expect(form).to_be_visible()  # another token may do
