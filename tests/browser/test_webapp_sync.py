@@ -1,14 +1,15 @@
 """Two browsers on one user's tasks: a change in one appears in the other without a
 reload (the event stream), and an edit of a task changed elsewhere meanwhile is
-refused (412) and shows the newer version instead of overwriting it."""
+refused (412) and shows the newer version instead of overwriting it; a stream whose
+token expired (410) makes the page list everything again."""
 
 from __future__ import annotations
 
-from playwright.sync_api import expect
+from playwright.sync_api import Request, Route, expect
 
 from tests.browser.conftest import ContextFactory
 from tests.browser.task_api import TaskApi
-from tests.browser.task_page import TaskPage
+from tests.browser.task_page import TaskPage, wait_for
 
 # Within a few seconds, the spec says; events on loopback take milliseconds.
 LIVE_MS = 5_000
@@ -71,3 +72,33 @@ def test_saving_a_task_changed_elsewhere_shows_the_newer_version(
     assert kept is not None
     assert kept["title"] == "Plan the trip to Lisbon"
     assert kept["updated_at"] == saved["updated_at"]
+
+
+def test_a_stream_whose_token_expired_starts_over(app: TaskPage, api: TaskApi) -> None:
+    shown = api.create("Listed at first")
+    expired = {"code": "SYNC_TOKEN_EXPIRED", "message": "Sync token expired", "details": []}
+    refused: list[str] = []
+
+    def expire_once(route: Route, request: Request) -> None:
+        """The first stream and the first feed read with a token: 410."""
+        kind = "events" if "/events?" in request.url else "changes"
+        if "since=" not in request.url or any(kind in url for url in refused):
+            route.fallback()
+            return
+        if kind == "events":
+            # A write the page can only learn of by listing again.
+            missed.append(api.create("Written while the token expired"))
+        refused.append(request.url)
+        route.fulfill(status=410, json={"success": False, "error": expired})
+
+    missed: list[dict[str, object]] = []
+    app.page.route(f"**/api/{api.user}/events?*", expire_once)
+    app.page.route(f"**/api/{api.user}/changes?*", expire_once)
+    app.open()
+
+    expect(app.by_id(shown["id"])).to_have_count(1)
+    wait_for(lambda: len(missed), lambda opened: opened == 1, "streams opened")
+    expect(app.by_id(str(missed[0]["id"]))).to_have_count(1, timeout=LIVE_MS)
+    assert len(refused) == 2, refused  # the stream, then the feed asked why
+    later = api.create("Live again")
+    expect(app.by_id(later["id"])).to_have_count(1, timeout=LIVE_MS)
