@@ -57,7 +57,7 @@ from todo_http.openapi_organize import (
 )
 from todo_http.openapi_sync import DESCRIPTION as SYNC_DESCRIPTION
 from todo_http.openapi_sync import PathKit, restore_links, sync_parameters, sync_paths, sync_schemas
-from todo_http.webapp import WEBAPP_FILES
+from todo_http.openapi_webapp import webapp_paths
 
 __all__ = [
     "API_PREFIX",
@@ -766,50 +766,6 @@ def _to_docs_page(operation_id: str, path: str) -> dict[str, Any]:
     )
 
 
-def _webapp_paths() -> dict[str, Any]:
-    """The web app's page at ``/`` and its files at ``/ui/{file}`` (docs/webapp.md)."""
-    page = _operation(
-        "getRoot",
-        "The web app: a page that uses this API (off with `--no-ui`)",
-        {
-            "200": _response(
-                "HTML.", {"type": "string"}, headers=("ETag",), media_type="text/html"
-            ),
-            "304": _response("`If-None-Match` matched: no body.", headers=("ETag",)),
-            **_errors(),
-        },
-        parameters=("IfNoneMatch",),
-        tag="documentation",
-    )
-    file = _operation(
-        "getWebAppFile",
-        "A file of the web app, served by this server",
-        {
-            "200": {
-                **_response("The file.", headers=("ETag",)),
-                "content": {
-                    media_type: {"schema": {"type": "string"}}
-                    for media_type in sorted(set(WEBAPP_FILES.values()))
-                },
-            },
-            "304": _response("`If-None-Match` matched: no body.", headers=("ETag",)),
-            **_errors("NOT_FOUND"),
-        },
-        parameters=("IfNoneMatch",),
-        tag="documentation",
-    )
-    file["parameters"].insert(
-        0,
-        {
-            "name": "file",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "enum": sorted(WEBAPP_FILES)},
-        },
-    )
-    return {"/": _get_and_head("getRoot", page), "/ui/{file}": _get_and_head("getWebAppFile", file)}
-
-
 def _operations_paths(ui: bool) -> dict[str, Any]:
     """``/healthz``, ``/readyz``, ``/docs`` redirecting to the docs page, and ``/`` (the
     web app, or with ``ui`` false another redirect), served by the standalone
@@ -829,7 +785,10 @@ def _operations_paths(ui: bool) -> dict[str, Any]:
         },
         tag="operations",
     )
-    root = _webapp_paths() if ui else {"/": _get_and_head("getRoot", _to_docs_page("getRoot", "/"))}
+    kit = PathKit(_operation, _errors, _head, _response)
+    root = (
+        webapp_paths(kit) if ui else {"/": _get_and_head("getRoot", _to_docs_page("getRoot", "/"))}
+    )
     return {
         **root,
         "/docs": _get_and_head("getDocsShortcut", _to_docs_page("getDocsShortcut", "/docs")),
