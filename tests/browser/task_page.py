@@ -18,9 +18,17 @@ T = TypeVar("T")
 
 
 def wait_for(
-    read: Callable[[], T], wanted: Callable[[T], bool], what: str, timeout: float = SETTLE
+    read: Callable[[], T],
+    wanted: Callable[[T], bool],
+    what: str,
+    timeout: float = SETTLE,
+    page: Page | None = None,
 ) -> T:
-    """Poll ``read`` until its value is ``wanted``; fail showing the last one."""
+    """Poll ``read`` until its value is ``wanted``; fail showing the last one.
+
+    Waiting for a route handler's doing needs ``page``: the handlers run only while the
+    test is inside a Playwright call, so the pauses are the page's, not ``time.sleep``.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = read()
@@ -28,7 +36,10 @@ def wait_for(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: still {value!r} after {timeout} s")
-        time.sleep(0.1)
+        if page is None:
+            time.sleep(0.1)
+        else:
+            page.wait_for_timeout(100)
 
 
 # Whether an element shows that it has the focus: an outline or a ring drawn by a shadow.

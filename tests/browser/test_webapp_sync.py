@@ -97,7 +97,7 @@ def test_a_stream_whose_token_expired_starts_over(app: TaskPage, api: TaskApi) -
     app.open()
 
     expect(app.by_id(shown["id"])).to_have_count(1)
-    wait_for(lambda: len(missed), lambda opened: opened == 1, "streams opened")
+    wait_for(lambda: len(missed), lambda opened: opened == 1, "streams opened", page=app.page)
     expect(app.by_id(str(missed[0]["id"]))).to_have_count(1, timeout=LIVE_MS)
     assert len(refused) == 2, refused  # the stream, then the feed asked why
     later = api.create("Live again")
