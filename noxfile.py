@@ -98,16 +98,20 @@ def bench(session: nox.Session) -> None:
     `nox -s bench -- --duration 5 --rounds 2` (`python -m benchmarks.http --help`);
     `--no-scale` leaves out the large table (`python -m benchmarks.scale --help`);
     `--no-streams` the live event streams (`python -m benchmarks.streams --help`: 10,000
-    idle streams, then delivery latency and losses, directly and through PgBouncer).
+    idle streams, then delivery latency and losses, directly and through PgBouncer);
+    `--no-webapp` the web app's first load in chromium (`python -m benchmarks.webapp
+    --help`: requests, bytes and time to the first task shown with 500 tasks).
     """
     session.install("-e", ".[server]", *nox.project.dependency_groups(PYPROJECT, "bench"))
-    own = ("--no-scale", "--no-streams")
+    own = ("--no-scale", "--no-streams", "--no-webapp")
     load = [argument for argument in session.posargs if argument not in own]
     session.run("python", "-m", "benchmarks.http", *load)
     if "--no-scale" not in session.posargs:
         session.run("python", "-m", "benchmarks.scale", *load)
     if "--no-streams" not in session.posargs:
         session.run("python", "-m", "benchmarks.streams")
+    if "--no-webapp" not in session.posargs:
+        session.run("python", "-m", "benchmarks.webapp", "--json", "docs/performance/webapp.json")
     session.run(
         "pytest",
         "benchmarks/test_store_speed.py",

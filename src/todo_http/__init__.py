@@ -12,14 +12,16 @@ if typing.TYPE_CHECKING:
     from todo_http.app import create_api, create_app
     from todo_http.settings import JwtSettings, Settings
     from todo_http.version import __version__
+    from todo_http.webapp import create_webapp
 
-__all__ = ["JwtSettings", "Settings", "__version__", "create_api", "create_app"]
+__all__ = ["JwtSettings", "Settings", "__version__", "create_api", "create_app", "create_webapp"]
 
 _HOMES: typing.Final = {
     "JwtSettings": "todo_http.settings",
     "Settings": "todo_http.settings",
     "create_api": "todo_http.app",
     "create_app": "todo_http.app",
+    "create_webapp": "todo_http.webapp",
     "__version__": "todo_http.version",
 }
 

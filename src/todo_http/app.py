@@ -22,6 +22,7 @@ from todo_http.parsing import MAX_BODY_BYTES
 from todo_http.routes import add_task_routes
 from todo_http.settings import Settings
 from todo_http.sync_routes import add_sync_routes
+from todo_http.webapp import add_webapp_routes
 
 __all__ = ["create_api", "create_app", "open_settings_store"]
 
@@ -125,7 +126,8 @@ def create_app(
     authenticator: Authenticator | None = None,
 ) -> web.Application:
     """The standalone server: the tasks API under ``/api`` plus ``/healthz`` and ``/readyz``,
-    and ``/`` and ``/docs`` redirecting to the docs page, ``/api/docs``.
+    the web app at ``/`` with its files under ``/ui/``, and ``/docs`` redirecting to the
+    docs page, ``/api/docs``. With ``settings.ui`` false, ``/`` redirects there too.
 
     ``store``, ``settings`` and ``authenticator`` are as for ``create_api``.
     """
@@ -138,6 +140,8 @@ def create_app(
     app[API] = api
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    add_docs_shortcuts(app.router)
+    if settings.ui:
+        add_webapp_routes(app, api_url=API_PREFIX, auth=settings.auth)
+    add_docs_shortcuts(app.router, root=not settings.ui)
     app.add_subapp(API_PREFIX, api)
     return app

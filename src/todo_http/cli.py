@@ -1,8 +1,8 @@
 """The ``todo-http`` command: ``serve`` the API, or ``migrate`` a database.
 
 The only module that reads the environment (``DATABASE_URL``, ``TODO_SECRET``,
-``TODO_CORS_ORIGINS``, ``TODO_PURGE_INTERVAL``, ``TODO_RETENTION_DAYS``, ``TODO_AUTH``
-and the ``TODO_JWT_*``
+``TODO_CORS_ORIGINS``, ``TODO_PURGE_INTERVAL``, ``TODO_RETENTION_DAYS``, ``TODO_UI``,
+``TODO_AUTH`` and the ``TODO_JWT_*``
 and ``TODO_JWKS_*`` keys and claims), for ``serve`` and for the gunicorn factory
 (``todo_http.gunicorn``): everything else receives ``Settings`` and ``ServeOptions``.
 docs/configuration.md describes every option, docs/security.md the authentication.
@@ -151,6 +151,13 @@ def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help="jwt: every task request needs Authorization: Bearer <JWT>, checked with the "
         "keys of TODO_JWT_SECRET, TODO_JWKS_URL or TODO_JWKS_FILE (docs/security.md); "
         "none: no authentication, for trusted networks only (env TODO_AUTH; default none)",
+    )
+    serve_command.add_argument(
+        "--ui",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve the web app at / (docs/webapp.md); --no-ui: / redirects to the API's "
+        "docs page instead (env TODO_UI=true|false; default on)",
     )
     serve_command.add_argument(
         "--log-format",
@@ -319,6 +326,15 @@ def _environment_value(
         raise StartupError(f"{name}: {error}") from None
 
 
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"must be true or false, not {text!r}")
+
+
 def _auth_mode(given: AuthMode | None, environ: Mapping[str, str]) -> AuthMode:
     chosen = given or environ.get("TODO_AUTH") or "none"
     for mode in _AUTH_MODES:
@@ -367,13 +383,14 @@ def environment_settings(
     auth: AuthMode | None = None,
     body_timeout: float | None = None,
     retention_days: int | None = None,
+    ui: bool | None = None,
 ) -> Settings:
     """``Settings`` from ``DATABASE_URL``, ``TODO_SECRET``, ``TODO_CORS_ORIGINS``,
-    ``TODO_PURGE_INTERVAL``, ``TODO_RETENTION_DAYS``, ``TODO_AUTH`` and, for
+    ``TODO_PURGE_INTERVAL``, ``TODO_RETENTION_DAYS``, ``TODO_UI``, ``TODO_AUTH`` and, for
     ``--auth jwt``, the ``TODO_JWT_*`` and ``TODO_JWKS_*`` variables.
 
-    ``database_url``, ``cors_origins``, ``auth``, ``body_timeout`` and
-    ``retention_days``, when given (from the command line),
+    ``database_url``, ``cors_origins``, ``auth``, ``body_timeout``,
+    ``retention_days`` and ``ui``, when given (from the command line),
     win over their variables. Raises ``StartupError`` for a short secret, a bad origin,
     or an authentication set-up that cannot work (a missing, doubled, unreadable or
     weak key source, an algorithm that does not fit it).
@@ -398,6 +415,7 @@ def environment_settings(
         or _environment_value(
             environ, "TODO_RETENTION_DAYS", Settings().retention_days, parse=_days
         ),
+        ui=_environment_value(environ, "TODO_UI", Settings().ui, parse=_flag) if ui is None else ui,
     )
     _check_auth(settings, environ)
     return settings
@@ -449,6 +467,7 @@ def serve_configuration(
         auth=arguments.auth,
         body_timeout=arguments.body_timeout,
         retention_days=arguments.retention_days,
+        ui=arguments.ui,
     )
     settings = dataclasses.replace(
         settings,

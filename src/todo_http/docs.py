@@ -1,7 +1,8 @@
 """The API describing itself: ``/openapi.json``, and ``/docs`` with the files it needs.
 
-``/docs/`` redirects to ``/docs``; the standalone server also sends ``/`` and ``/docs``
-there (``add_docs_shortcuts``), the first addresses someone who just started it tries.
+``/docs/`` redirects to ``/docs``; the standalone server also sends ``/docs`` there, and
+``/`` when its web app is off (``add_docs_shortcuts``): the first addresses someone who
+just started it tries.
 
 The page is Swagger UI (5.x, the first to read OpenAPI 3.1) from the
 ``swagger-ui-bundle-v2`` package, served by this server from a fixed list of files, so
@@ -19,7 +20,7 @@ from aiohttp import hdrs, web
 from swagger_ui_bundle import swagger_ui_path
 
 from todo_http.errors import NotFound
-from todo_http.keys import API, AUTHENTICATED
+from todo_http.keys import API, AUTHENTICATED, SETTINGS
 from todo_http.openapi import API_PREFIX, DOCS_ASSETS, openapi_bytes
 
 __all__ = ["add_docs_routes", "add_docs_shortcuts"]
@@ -64,7 +65,8 @@ async def openapi_json(request: web.Request) -> web.Response:
     # /healthz and /readyz exist only beside create_app's API, which it mounts at /api.
     standalone = prefix == API_PREFIX and API in request.config_dict
     authenticated = request.app.get(AUTHENTICATED, False)
-    document = openapi_bytes(prefix, standalone=standalone, authenticated=authenticated)
+    ui = standalone and request.config_dict[SETTINGS].ui
+    document = openapi_bytes(prefix, standalone=standalone, authenticated=authenticated, ui=ui)
     return web.Response(body=document, content_type="application/json")
 
 
@@ -114,7 +116,9 @@ def add_docs_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/docs/static/{asset}", docs_asset, name="docs-asset")
 
 
-def add_docs_shortcuts(router: web.UrlDispatcher) -> None:
-    """Redirect ``/`` and ``/docs`` to the docs page of an API mounted at ``API_PREFIX``."""
-    router.add_get("/", to_docs_page, name="root")
+def add_docs_shortcuts(router: web.UrlDispatcher, *, root: bool = True) -> None:
+    """Redirect ``/docs``, and ``/`` unless ``root`` is false (the web app has it), to the
+    docs page of an API mounted at ``API_PREFIX``."""
+    if root:
+        router.add_get("/", to_docs_page, name="root")
     router.add_get("/docs", to_docs_page, name="docs-shortcut")

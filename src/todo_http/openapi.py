@@ -57,6 +57,7 @@ from todo_http.openapi_organize import (
 )
 from todo_http.openapi_sync import DESCRIPTION as SYNC_DESCRIPTION
 from todo_http.openapi_sync import PathKit, restore_links, sync_parameters, sync_paths, sync_schemas
+from todo_http.openapi_webapp import webapp_paths
 
 __all__ = [
     "API_PREFIX",
@@ -765,9 +766,10 @@ def _to_docs_page(operation_id: str, path: str) -> dict[str, Any]:
     )
 
 
-def _operations_paths() -> dict[str, Any]:
-    """``/healthz``, ``/readyz``, and ``/`` and ``/docs`` redirecting to the docs page,
-    served by the standalone application only."""
+def _operations_paths(ui: bool) -> dict[str, Any]:
+    """``/healthz``, ``/readyz``, ``/docs`` redirecting to the docs page, and ``/`` (the
+    web app, or with ``ui`` false another redirect), served by the standalone
+    application only."""
     health = _operation(
         "getHealth",
         "Liveness: 200 while the process serves (no database call)",
@@ -783,8 +785,12 @@ def _operations_paths() -> dict[str, Any]:
         },
         tag="operations",
     )
+    kit = PathKit(_operation, _errors, _head, _response)
+    root = (
+        webapp_paths(kit) if ui else {"/": _get_and_head("getRoot", _to_docs_page("getRoot", "/"))}
+    )
     return {
-        "/": _get_and_head("getRoot", _to_docs_page("getRoot", "/")),
+        **root,
         "/docs": _get_and_head("getDocsShortcut", _to_docs_page("getDocsShortcut", "/docs")),
         "/healthz": _get_and_head("getHealth", health),
         "/readyz": _get_and_head("getReadiness", ready),
@@ -792,11 +798,11 @@ def _operations_paths() -> dict[str, Any]:
 
 
 @functools.cache
-def _build(prefix: str, standalone: bool, authenticated: bool) -> dict[str, Any]:
+def _build(prefix: str, standalone: bool, authenticated: bool, ui: bool) -> dict[str, Any]:
     routes = {**_task_paths(authenticated), **_docs_paths()}
     paths = {prefix + path: item for path, item in routes.items()}
     if standalone:
-        paths.update(_operations_paths())
+        paths.update(_operations_paths(ui))
     components: dict[str, Any] = {
         "schemas": _schemas(),
         "parameters": _parameters(),
@@ -839,22 +845,31 @@ def _check_prefix(prefix: str) -> str:
 
 
 def openapi_document(
-    prefix: str = API_PREFIX, *, standalone: bool = True, authenticated: bool = False
+    prefix: str = API_PREFIX,
+    *,
+    standalone: bool = True,
+    authenticated: bool = False,
+    ui: bool = True,
 ) -> dict[str, Any]:
     """The document for the API mounted at ``prefix`` (a copy: change it freely).
 
     ``standalone`` adds ``/healthz``, ``/readyz``, ``/`` and ``/docs``, which only
-    ``create_app`` serves.
+    ``create_app`` serves; ``ui`` there describes ``/`` as the web app with its files
+    under ``/ui/``, else as a redirect (``--no-ui``).
     ``authenticated`` describes a server whose task operations need a bearer token: the
     ``bearerAuth`` scheme on each, and their 401 and 403 answers.
     """
-    return copy.deepcopy(_build(_check_prefix(prefix), standalone, authenticated))
+    return copy.deepcopy(_build(_check_prefix(prefix), standalone, authenticated, ui))
 
 
 @functools.cache
 def openapi_bytes(
-    prefix: str = API_PREFIX, *, standalone: bool = True, authenticated: bool = False
+    prefix: str = API_PREFIX,
+    *,
+    standalone: bool = True,
+    authenticated: bool = False,
+    ui: bool = True,
 ) -> bytes:
     """The document as served at ``{prefix}/openapi.json``, encoded once per variant."""
-    document = _build(_check_prefix(prefix), standalone, authenticated)
+    document = _build(_check_prefix(prefix), standalone, authenticated, ui)
     return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)  # as the envelope's

@@ -58,5 +58,7 @@ class Settings:
     stream_keepalive: float = 15.0
     # Seconds a stream's write may wait for a slow reader before the stream is ended.
     stream_write_timeout: float = 10.0
+    # Serve the web app at / (docs/webapp.md); False keeps / a redirect to the docs page.
+    ui: bool = True
     auth: AuthMode = "none"  # "jwt": every task request needs a bearer token (docs/security.md)
     jwt: JwtSettings = JwtSettings()

@@ -61,7 +61,23 @@ def test_the_page_has_the_examples_this_file_runs() -> None:
         "api_keys",
         "counting",
         "test_counting",
+        "with_webapp",
     }
+
+
+async def test_with_webapp(example: Importer, aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(example("with_webapp").build_app())
+    async with client.get("/tasks", allow_redirects=False) as response:
+        assert response.status == 302
+        assert response.headers["Location"] == "/tasks/"
+    async with client.get("/tasks/") as response:
+        assert response.status == 200
+        assert '<meta name="todo-api" content="/tasks-api">' in await response.text()
+    async with client.get("/tasks/ui/main.js") as response:
+        assert response.status == 200
+        assert response.content_type == "text/javascript"
+    created = await client.post("/tasks-api/alice/tasks", json={"title": "x"})
+    assert created.status == 201
 
 
 async def test_mounted(example: Importer, aiohttp_client: AiohttpClient) -> None:

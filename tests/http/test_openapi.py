@@ -449,17 +449,22 @@ class TestDocsPage:
                 assert body, url
                 check_response(DOCUMENT, "GET", asset.url.raw_path, 200, asset.headers, body)
 
-    @pytest.mark.parametrize("path", ["/", "/docs", "/api/docs/"])
+    @pytest.mark.parametrize(
+        ("path", "ui"), [("/", False), ("/docs", True), ("/docs", False), ("/api/docs/", True)]
+    )
     async def test_the_addresses_people_try_first_redirect_to_the_page(
-        self, aiohttp_client: AiohttpClient, path: str
+        self, aiohttp_client: AiohttpClient, path: str, ui: bool
     ) -> None:
-        client = await aiohttp_client(create_app(MemoryTaskStore()))
+        """``/`` too, when the web app is off (test_webapp_serving has it on)."""
+        app = create_app(MemoryTaskStore(), settings=Settings(ui=ui))
+        client = await aiohttp_client(app)
+        document = openapi_document(ui=ui)
         for method in ("GET", "HEAD"):
             async with client.request(method, path, allow_redirects=False) as response:
                 assert response.status == 302
                 assert response.headers["Location"] == "/api/docs"
                 body = await response.read()
-                check_response(DOCUMENT, method, path, 302, response.headers, body)
+                check_response(document, method, path, 302, response.headers, body)
         async with client.get(path) as followed:  # as a browser does
             assert followed.status == 200
             assert followed.content_type == "text/html"
