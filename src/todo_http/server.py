@@ -150,14 +150,15 @@ def _authority(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def where_serving(sockets: Sequence[socket.socket], database_url: str) -> str:
-    """Where a server on ``sockets`` answers, where its docs page is, and where its tasks
-    are: what someone who just started it needs next."""
+def where_serving(sockets: Sequence[socket.socket], settings: Settings) -> str:
+    """Where a server on ``sockets`` answers, where its web app (unless ``--no-ui``) and
+    docs page are, and where its tasks are: what someone who just started it needs next."""
     names = [sock.getsockname() for sock in sockets]
     urls = [f"http://{_authority(name[0], name[1])}" for name in names]
+    pages = f"web app: {urls[0]}/, " if settings.ui else ""
     return (
-        f"{', '.join(urls)} (API docs: {urls[0]}{API_PREFIX}/docs), "
-        f"tasks in {database_name(database_url)}"
+        f"{', '.join(urls)} ({pages}API docs: {urls[0]}{API_PREFIX}/docs), "
+        f"tasks in {database_name(settings.database_url)}"
     )
 
 
@@ -238,7 +239,7 @@ def serve(
     stop.install()
     if parent is not None:
         stop.watch_parent(parent)
-    where = where_serving(sockets, settings.database_url)
+    where = where_serving(sockets, settings)
     limit = ConnectionLimit(_connection_limit(options.max_connections, raise_file_limit()))
     settings = streams_within(settings, limit.limit)
     with startup_errors(settings.database_url), _closing(sockets):
@@ -459,7 +460,7 @@ def run_workers(
         for signum in (signal.SIGTERM, signal.SIGINT)
     }
     context = multiprocessing.get_context("spawn")
-    where = where_serving(groups[0], settings.database_url)
+    where = where_serving(groups[0], settings)
     try:
         for number, sockets in enumerate(groups, start=1):
             process = context.Process(

@@ -92,7 +92,10 @@ def test_serve_with_no_options_creates_todo_db_in_the_working_directory(tmp_path
     assert seconds < GRACE
     url = f"http://127.0.0.1:{server.port}"
     database = tmp_path.resolve() / "todo.db"
-    started = f"todo-http serving on {url} (API docs: {url}/api/docs), tasks in sqlite:///todo.db"
+    started = (
+        f"todo-http serving on {url} (web app: {url}/, API docs: {url}/api/docs), "
+        "tasks in sqlite:///todo.db"
+    )
     assert f"{started} ({database})" in server.output
     request_id = created.headers["x-request-id"]
     assert "POST /api/alice/tasks 201 " in server.output

@@ -18,6 +18,7 @@ from tests.http.server_process import free_port, server_environment
 from todo_http import __version__
 from todo_http import cli as cli_module
 from todo_http.server import where_serving
+from todo_http.settings import Settings
 from todo_http.startup import database_name
 from todo_http.version import DISTRIBUTION, UNKNOWN_VERSION, installed_version
 
@@ -152,14 +153,17 @@ def test_a_sqlite_file_that_cannot_be_opened_is_named_with_the_reason(
 # --- what the start says -----------------------------------------------------------------
 
 
-def test_the_start_names_the_docs_page_and_the_database_without_its_password() -> None:
+@pytest.mark.parametrize("ui", [True, False])
+def test_the_start_names_the_pages_and_the_database_without_its_password(ui: bool) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        where = where_serving([sock], "postgresql://todo:hunter2@db.example/tasks")
+        url = f"http://127.0.0.1:{port}"
+        settings = Settings(database_url="postgresql://todo:hunter2@db.example/tasks", ui=ui)
+        where = where_serving([sock], settings)
+    pages = f"web app: {url}/, " if ui else ""
     assert where == (
-        f"http://127.0.0.1:{port} (API docs: http://127.0.0.1:{port}/api/docs), "
-        "tasks in postgresql://todo:***@db.example/tasks"
+        f"{url} ({pages}API docs: {url}/api/docs), tasks in postgresql://todo:***@db.example/tasks"
     )
 
 
