@@ -188,8 +188,8 @@ tasks = sa.Table(
     sa.Column("completed_at", UTCTimestamp(), nullable=True),
     sa.Column("next_occurrence_id", sa.Uuid(), nullable=True),
     # The change feed and the trash (migration 0005): the number of the task's latest
-    # change, set by the database's triggers (FEED_TRIGGERS), NULL for a task not
-    # written since before 0005; when it went to the trash; whether it was purged
+    # change, set by the write itself or by the triggers (FEED_TRIGGERS), NULL for a task
+    # not written since before 0005; when it went to the trash; whether it was purged
     # from it (a tombstone the feed still reports deleted until the retention ends).
     sa.Column("change_seq", sa.BigInteger(), nullable=True),
     sa.Column("deleted_at", UTCTimestamp(), nullable=True),
@@ -251,13 +251,22 @@ feed_listeners = sa.Table(
 FEED_TRIGGERS: Final = {
     # One BEFORE trigger sets NEW.change_seq, then notifies LISTENers of the user.
     "postgresql": frozenset({"tasks_feed"}),
-    # AFTER triggers (SQLite's BEFORE ones may not change NEW) set the row's change_seq
-    # with an UPDATE of that column alone, which fires neither of them again.
-    "sqlite": frozenset({"tasks_feed_insert", "tasks_feed_update"}),
+    # The store's writes number themselves (sql/shapes.py): an AFTER trigger moves the
+    # user's head to the number taken. A write that did not (an older worker's) is
+    # numbered by another, which sets the row's change_seq with an UPDATE of that column
+    # alone (SQLite's BEFORE triggers may not change NEW), firing none of them again.
+    "sqlite": frozenset(
+        {
+            "tasks_feed_head_insert",
+            "tasks_feed_head_update",
+            "tasks_feed_number_insert",
+            "tasks_feed_number_update",
+        }
+    ),
 }
-"""The triggers on ``tasks`` that number every write, by dialect. Migration 0005
-creates them (their SQL is there): a task is numbered on INSERT and on every UPDATE
-that sets ``version`` or ``deleted_at``, whatever statement or release wrote it."""
+"""The triggers on ``tasks`` that keep every write numbered, by dialect. Migrations 0005
+and 0006 create them (their SQL is there): a task is numbered on INSERT and on every
+UPDATE that sets ``version`` or ``deleted_at``, whatever statement or release wrote it."""
 
 # Exactly-once creates (todo_core.idempotency): per user and key, the request's
 # fingerprint and the task as created, written in the create's own transaction. A row

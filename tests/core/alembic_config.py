@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from importlib.resources import files
 
+from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from todo_core.migrate import current_revision
 
 
 def alembic_config(connection: Connection) -> Config:
@@ -15,3 +19,15 @@ def alembic_config(connection: Connection) -> Config:
     config.set_main_option("script_location", str(files("todo_core") / "migrations"))
     config.attributes["connection"] = connection
     return config
+
+
+async def step_to(engine: AsyncEngine, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) the database to ``revision``."""
+
+    def step(connection: Connection) -> None:
+        (command.downgrade if down else command.upgrade)(alembic_config(connection), revision)
+
+    async with engine.connect() as connection:
+        await connection.run_sync(step)
+        await connection.commit()
+    assert await current_revision(engine) == revision

@@ -12,12 +12,10 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.backends import fresh_postgres_database
-from tests.core.alembic_config import alembic_config
+from tests.core.alembic_config import step_to
 from tests.core.catalog import trigger_names
 from tests.core.migrators import migrate_at_once
 from tests.core.old_workers import UPDATED, insert_v1, update_v1
@@ -28,18 +26,6 @@ from todo_core.engine import create_engine
 from todo_core.feed import Deleted, Upserted
 from todo_core.migrate import current_revision, head_revision, upgrade_schema
 from todo_core.schema import FEED_TRIGGERS
-
-
-async def step_to(engine: AsyncEngine, revision: str, *, down: bool = False) -> None:
-    """Upgrade (or downgrade) the database to ``revision``."""
-
-    def step(connection: Connection) -> None:
-        (command.downgrade if down else command.upgrade)(alembic_config(connection), revision)
-
-    async with engine.connect() as connection:
-        await connection.run_sync(step)
-        await connection.commit()
-    assert await current_revision(engine) == revision
 
 
 @pytest.fixture(name="v4_database")

@@ -185,12 +185,14 @@ def test_migrate_on_sqlite_announces_only_the_revisions_that_change_it(tmp_path:
     result = _todo_http("migrate", "--database-url", f"sqlite:///{tmp_path}/t.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     announced = [match[1] for match in _RUNNING.findall(result.stderr)]
-    assert announced == ["0001", "0003", "0004", "0005"], result.stderr
+    assert announced == ["0001", "0003", "0004", "0005", "0006"], result.stderr
     assert "PostgreSQL" not in result.stderr
 
 
 @pytest.mark.postgres
-async def test_migrate_on_postgresql_announces_every_revision(tmp_path: Path) -> None:
+async def test_migrate_on_postgresql_announces_only_the_revisions_that_change_it(
+    tmp_path: Path,
+) -> None:
     async with fresh_postgres_database() as url:
         result = _todo_http("migrate", "--database-url", url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

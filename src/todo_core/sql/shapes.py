@@ -72,7 +72,7 @@ TASK_COLUMNS: Final = tuple(
 )
 """What every statement that returns tasks selects: the columns of ``Task``'s fields."""
 # The columns a write of a task's fields names: not those of the feed and the trash,
-# which the triggers (change_seq) and the trash's own statements (below) write.
+# which the numbering (change_seq, below) and the trash's own statements write.
 _WRITTEN: Final = tuple(
     column for column in tasks.c if column.name not in ("change_seq", "deleted_at", "purged")
 )
@@ -81,9 +81,8 @@ _WRITTEN: Final = tuple(
 _LIVE: Final = tasks.c.deleted_at.is_(None)
 _TRASHED: Final = sa.and_(tasks.c.deleted_at.is_not(None), sa.not_(tasks.c.purged))
 _OWNED: Final = tasks.c.user_id == sa.bindparam("user_id")
-_ONE: Final = sa.and_(
-    tasks.c.user_id == sa.bindparam("scope_user"), tasks.c.id == sa.bindparam("scope_task")
-)
+_SCOPE_USER: Final = sa.bindparam("scope_user", type_=tasks.c.user_id.type)
+_ONE: Final = sa.and_(tasks.c.user_id == _SCOPE_USER, tasks.c.id == sa.bindparam("scope_task"))
 _SCOPE: Final = sa.and_(_ONE, _LIVE)
 _VERSION_MATCHES: Final = tasks.c.version == sa.bindparam("expected_version")
 # What an idempotency key keeps of the task it created: the columns of both tables
@@ -91,6 +90,23 @@ _VERSION_MATCHES: Final = tasks.c.version == sa.bindparam("expected_version")
 _SNAPSHOT: Final = tuple(
     name for name in Task.model_fields if name in idempotency_keys.c and name != "user_id"
 )
+
+
+def _numbered(
+    values: dict[str, Any], user: sa.ColumnElement[Any], dialect: DialectName
+) -> dict[str, Any]:
+    """``values`` of a write of ``user``'s task that is a change of the feed, numbered.
+
+    On SQLite the write takes the user's next change number itself: the head in
+    ``feed_heads`` plus one, read inside the same statement, under the database's one
+    write lock; migration 0006's trigger then moves the head to it. (The trigger that
+    numbers a write which did not, an older worker's, would write the row a second
+    time.) On PostgreSQL the ``BEFORE`` trigger sets it in the row being written.
+    """
+    if dialect != "sqlite":
+        return values
+    head = sa.select(feed_heads.c.seq).where(feed_heads.c.user_id == user).scalar_subquery()
+    return values | {"change_seq": sa.func.coalesce(head, 0) + 1}
 
 
 def get() -> sa.Select[Any]:
@@ -102,8 +118,9 @@ def version() -> sa.Select[Any]:
     return sa.select(tasks.c.version).where(_SCOPE)
 
 
-def insert() -> sa.Insert:
-    return sa.insert(tasks).values({column.name: sa.bindparam(column.name) for column in _WRITTEN})
+def insert(dialect: DialectName) -> sa.Insert:
+    values = {column.name: sa.bindparam(column.name, type_=column.type) for column in _WRITTEN}
+    return sa.insert(tasks).values(_numbered(values, values["user_id"], dialect))
 
 
 def ping() -> sa.Select[Any]:
@@ -118,7 +135,7 @@ def secret() -> sa.Select[Any]:
     return sa.select(settings.c.value).where(settings.c.name == "cursor_secret")
 
 
-def update(fields: Iterable[str], conditional: bool) -> sa.Update:
+def update(fields: Iterable[str], conditional: bool, dialect: DialectName) -> sa.Update:
     """Write ``fields`` (stored column names), stamping ``updated_at`` from bind ``now``.
 
     A write of ``completed`` without ``completed_at`` sets that too, by the rule of
@@ -142,18 +159,19 @@ def update(fields: Iterable[str], conditional: bool) -> sa.Update:
         )
     changes["updated_at"] = stamp
     changes["version"] = tasks.c.version + 1
-    statement = sa.update(tasks).where(_SCOPE).values(changes)
+    statement = sa.update(tasks).where(_SCOPE).values(_numbered(changes, _SCOPE_USER, dialect))
     if conditional:
         statement = statement.where(_VERSION_MATCHES)
     return statement.returning(*TASK_COLUMNS)
 
 
-def _successor_values() -> dict[str, Any]:
-    """A successor task's columns as binds named ``successor_<column>``."""
-    return {
+def _successor_values(dialect: DialectName) -> dict[str, Any]:
+    """A successor task's columns as binds named ``successor_<column>``, numbered."""
+    values = {
         column.name: sa.bindparam(f"successor_{column.name}", type_=column.type)
         for column in _WRITTEN
     }
+    return _numbered(values, values["user_id"], dialect)
 
 
 def completion(fields: Iterable[str], dialect: DialectName) -> tuple[sa.ClauseElement, ...]:
@@ -164,8 +182,8 @@ def completion(fields: Iterable[str], dialect: DialectName) -> tuple[sa.ClauseEl
     data-modifying CTE); SQLite has no such CTEs, and inserts if the task now names
     the successor.
     """
-    changed = update(fields, conditional=True)
-    successor = _successor_values()
+    changed = update(fields, conditional=True, dialect=dialect)
+    successor = _successor_values(dialect)
     columns = list(successor)
     if dialect == "postgresql":
         updated = changed.cte("updated")
@@ -179,12 +197,11 @@ def completion(fields: Iterable[str], dialect: DialectName) -> tuple[sa.ClauseEl
     return changed, spawned
 
 
-def delete(conditional: bool) -> sa.ClauseElement:
+def delete(conditional: bool, dialect: DialectName) -> sa.ClauseElement:
     """Move a task to the trash (bind ``now``), returning it as it was: neither its
     ``version`` nor its ``updated_at`` changes, ``deleted_at`` numbers the change."""
-    statement = (
-        sa.update(tasks).where(_SCOPE).values(deleted_at=sa.bindparam("now", type_=UTCTimestamp()))
-    )
+    trashed = {"deleted_at": sa.bindparam("now", type_=UTCTimestamp())}
+    statement = sa.update(tasks).where(_SCOPE).values(_numbered(trashed, _SCOPE_USER, dialect))
     if conditional:
         statement = statement.where(_VERSION_MATCHES)
     return statement.returning(*TASK_COLUMNS)
@@ -271,10 +288,11 @@ def create_once(dialect: DialectName) -> tuple[sa.ClauseElement, ...]:
     PostgreSQL does it in one statement (the claim is a data-modifying CTE); SQLite has
     no such CTEs, and claims first, then inserts if the claim names this task.
     """
-    columns = [column.name for column in _WRITTEN]
     values: dict[str, Any] = {
-        name: sa.bindparam(name, type_=tasks.c[name].type) for name in columns
+        column.name: sa.bindparam(column.name, type_=column.type) for column in _WRITTEN
     }
+    values = _numbered(values, values["user_id"], dialect)
+    columns = list(values)
     if dialect == "postgresql":
         claimed = _claim(dialect).returning(idempotency_keys.c.task_id).cte("claimed")
         rows = sa.select(*{**values, "id": claimed.c.task_id}.values()).select_from(claimed)
@@ -377,14 +395,15 @@ def trashed() -> sa.Select[Any]:
     return sa.select(*TASK_COLUMNS, tasks.c.deleted_at).where(_ONE, _TRASHED)
 
 
-def restore() -> sa.ClauseElement:
+def restore(dialect: DialectName) -> sa.ClauseElement:
     """Bring a task back from the trash: a write like any other (``updated_at`` from
     bind ``now``, the next version), numbered by the feed."""
     stamp = next_stamp(tasks.c.updated_at, sa.bindparam("now", type_=UTCTimestamp()))
+    restored = {"deleted_at": None, "updated_at": stamp, "version": tasks.c.version + 1}
     return (
         sa.update(tasks)
         .where(_ONE, _TRASHED)
-        .values(deleted_at=None, updated_at=stamp, version=tasks.c.version + 1)
+        .values(_numbered(restored, _SCOPE_USER, dialect))
         .returning(*TASK_COLUMNS)
     )
 

@@ -61,7 +61,7 @@ class Statements:
 
     @property
     def insert(self) -> Statement:
-        return self._one("insert", shapes.insert)
+        return self._one("insert", lambda: shapes.insert(self.dialect))
 
     @property
     def ping(self) -> Statement:
@@ -91,7 +91,8 @@ class Statements:
     def update(self, fields: frozenset[str], *, conditional: bool) -> Statement:
         """UPDATE of ``fields`` (stored names), stamping ``updated_at`` from bind ``now``."""
         return self._one(
-            ("update", fields, conditional), lambda: shapes.update(fields, conditional)
+            ("update", fields, conditional),
+            lambda: shapes.update(fields, conditional, self.dialect),
         )
 
     def completion(self, fields: frozenset[str]) -> tuple[Statement, ...]:
@@ -105,7 +106,7 @@ class Statements:
         return self._one(("tags", after), lambda: shapes.tags(self.dialect, after))
 
     def delete(self, *, conditional: bool) -> Statement:
-        return self._one(("delete", conditional), lambda: shapes.delete(conditional))
+        return self._one(("delete", conditional), lambda: shapes.delete(conditional, self.dialect))
 
     def list(self, sort: SortOrder, filters: frozenset[str], *, after: After = None) -> Statement:
         """One page in ``sort`` order; binds ``user_id``, ``limit``, each filter's values
@@ -141,7 +142,7 @@ class Statements:
 
     @property
     def restore(self) -> Statement:
-        return self._one("restore", shapes.restore)
+        return self._one("restore", lambda: shapes.restore(self.dialect))
 
     @property
     def purge_task(self) -> Statement:

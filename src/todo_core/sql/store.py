@@ -5,8 +5,9 @@ never a read followed by a write, so concurrent writers cannot lose each other's
 but for a write whose outcome depends on the stored task (completing one that recurs):
 that one reads, then writes on the condition that the task is unchanged
 (``sql/completion.py``), and purging a task from the trash (``sql/sync.py``, which
-holds the change feed and the trash). The database numbers every write for the feed
-itself (migration 0005's triggers); the store wakes ``signal`` after each.
+holds the change feed and the trash). Every write is numbered for the feed inside its
+own transaction: by the write itself on SQLite, by a trigger on PostgreSQL (migrations
+0005 and 0006; ``sql/shapes.py``); the store wakes ``signal`` after each.
 See the package's docstring for the path of a statement from here to the driver.
 """
 

@@ -1,12 +1,13 @@
 """The SQL store's change feed and trash: the calls of ``TaskStore`` that ``feed`` defines.
 
-The database numbers every task write itself (migration 0005's triggers): each takes
-its user's next change number inside its own transaction, under a lock held until it
-commits, so the numbers become visible in number order and a reader that has seen
-change n can never later find a change below n committed behind it. The feed is
-therefore one indexed read, "the user's rows numbered after the token's, in number
-order": a task appears once, at its latest change, live or deleted. See
-``docs/library.md``, "The change feed" and "The trash".
+Every task write takes its user's next change number inside its own transaction (the
+write itself on SQLite, a trigger on PostgreSQL and for any writer that did not:
+migrations 0005 and 0006), under a lock held until it commits, so the numbers become
+visible in number order and a reader that has seen change n can never later find a
+change below n committed behind it. The feed is therefore one indexed read, "the
+user's rows numbered after the token's, in number order": a task appears once, at its
+latest change, live or deleted. See ``docs/library.md``, "The change feed" and "The
+trash".
 """
 
 from __future__ import annotations
