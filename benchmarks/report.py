@@ -50,7 +50,8 @@ LIMIT: Final = "limit"
 MIN_RPS_RATIO: Final = 0.8
 MAX_CPU_RATIO: Final = 1.25
 MAX_P99_MS: Final = 100.0
-MAX_RSS_MIB: Final = 60.0
+# Issue 14 raised issue 4's 60 MiB: what the memory buys is in performance.md, "Memory".
+MAX_RSS_MIB: Final = 80.0
 MAX_SQLITE_CPU_RATIO: Final = 1.5
 
 
