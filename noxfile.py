@@ -61,7 +61,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def serve(session: nox.Session) -> None:
-    """Serve the API on http://127.0.0.1:8080 from ./todo.db (arguments go to `serve`)."""
+    """The web app and API on http://127.0.0.1:8080, from ./todo.db (arguments go to `serve`)."""
     _install_project_once(session)
     session.run("todo-http", "serve", *session.posargs)
 
