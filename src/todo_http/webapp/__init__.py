@@ -35,6 +35,7 @@ WEBAPP_FILES: Final = {
     "main.js": "text/javascript",
     "messages.js": "text/javascript",
     "offline.js": "text/javascript",
+    "pages.js": "text/javascript",
     "trash.js": "text/javascript",
 }
 

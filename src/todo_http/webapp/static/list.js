@@ -2,6 +2,7 @@
 // scrolling), and live changes merged in by id, in the listing's own order.
 
 import { formatDate, fromLocalInput } from "./dates.js";
+import { Pages } from "./pages.js";
 
 const PAGE = "50";
 const SEARCH_PAUSE_MS = 300;
@@ -118,13 +119,16 @@ export class TaskList {
     this.list = document.getElementById("task-list");
     this.empty = document.getElementById("tasks-empty");
     this.more = document.getElementById("tasks-more");
-    this.end = document.getElementById("tasks-end");
     this.tasks = new Map();
     this.editing = new Set(); // ids whose item shows the edit form: not redrawn under it
-    this.cursor = null;
-    this.generation = 0;
-    this.loading = false;
-    this.loaded = false;
+    this.pages = new Pages({
+      more: this.more,
+      end: document.getElementById("tasks-end"),
+      fetchPage: (cursor) => this.api.list(queryOf(this.filters, cursor)),
+      take: (tasks) => tasks.forEach((task) => this.place(task, true)),
+      fail: (error) => this.messages.fail(error),
+      after: () => this.update(),
+    });
     this.filters = filtersOf(this.form);
     // The less used filters start folded on a phone, so the list shows on the first screen.
     this.details = document.getElementById("more-filters");
@@ -144,11 +148,6 @@ export class TaskList {
       clearTimeout(pause);
       this.refilter();
     });
-    this.more.addEventListener("click", () => this.loadMore());
-    this.observer = new IntersectionObserver((entries) => {
-      if (entries.some((entry) => entry.isIntersecting)) this.loadMore();
-    });
-    this.observer.observe(this.end);
   }
 
   refilter() {
@@ -161,50 +160,21 @@ export class TaskList {
   }
 
   clear() {
-    this.generation += 1;
+    this.pages.reset();
     this.tasks.clear();
     this.editing.clear();
     this.list.replaceChildren();
-    this.cursor = null;
-    this.loaded = false;
-    this.loading = false;
     this.update();
   }
 
   async reload() {
     this.clear();
-    await this.page(null);
-  }
-
-  async loadMore() {
-    if (this.cursor && !this.loading) await this.page(this.cursor);
-  }
-
-  async page(cursor) {
-    const generation = this.generation;
-    this.loading = true;
-    try {
-      const answer = await this.api.list(queryOf(this.filters, cursor));
-      if (generation !== this.generation) return;
-      for (const task of answer.data) this.place(task, true);
-      this.cursor = answer.meta.next_cursor;
-      this.loaded = true;
-    } catch (error) {
-      if (generation === this.generation) this.messages.fail(error);
-    } finally {
-      if (generation === this.generation) {
-        this.loading = false;
-        this.update();
-        // Still in view after this page: observing again reports it, so the next loads.
-        this.observer.unobserve(this.end);
-        this.observer.observe(this.end);
-      }
-    }
+    await this.pages.page(null);
   }
 
   update() {
-    this.empty.hidden = !this.loaded || this.tasks.size > 0;
-    this.more.hidden = !this.cursor;
+    this.empty.hidden = !this.pages.loaded || this.tasks.size > 0;
+    this.more.hidden = !this.pages.cursor;
   }
 
   item(id) {
@@ -236,7 +206,7 @@ export class TaskList {
         const other = this.tasks.get(li.dataset.id);
         return other && compare(task, other, this.filters.sort) < 0;
       }) || null;
-      if (!before && this.cursor) return;
+      if (!before && this.pages.cursor) return;
     }
     const li = element("li", { class: task.completed ? "task done" : "task", "data-id": task.id }, ...taskContent(task));
     this.tasks.set(task.id, task);

@@ -2,6 +2,7 @@
 
 import { formatDate } from "./dates.js";
 import { element } from "./list.js";
+import { Pages } from "./pages.js";
 
 function trashItem(task) {
   const titleId = `trash-title-${task.id}`;
@@ -23,18 +24,18 @@ export class Trash {
     this.list = document.getElementById("trash-list");
     this.empty = document.getElementById("trash-empty");
     this.more = document.getElementById("trash-more");
-    this.end = document.getElementById("trash-end");
     this.emptyButton = document.getElementById("empty-trash");
     this.confirm = document.getElementById("empty-confirm");
-    this.cursor = null;
-    this.generation = 0;
-    this.loading = false;
-    this.loaded = false;
-    this.more.addEventListener("click", () => this.loadMore());
-    this.observer = new IntersectionObserver((entries) => {
-      if (entries.some((entry) => entry.isIntersecting)) this.loadMore();
+    this.pages = new Pages({
+      more: this.more,
+      end: document.getElementById("trash-end"),
+      fetchPage: (cursor) => this.api.trash(cursor),
+      take: (tasks) => {
+        for (const task of tasks) if (!this.item(task.id)) this.list.append(trashItem(task));
+      },
+      fail: (error) => this.messages.fail(error),
+      after: () => this.update(),
     });
-    this.observer.observe(this.end);
     this.list.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-action]");
       if (!button) return;
@@ -58,47 +59,17 @@ export class Trash {
   }
 
   async reload() {
-    this.generation += 1;
+    this.pages.reset();
     this.list.replaceChildren();
-    this.cursor = null;
-    this.loaded = false;
-    this.loading = false;
     this.update();
-    await this.page(null);
-  }
-
-  async loadMore() {
-    if (this.cursor && !this.loading) await this.page(this.cursor);
-  }
-
-  async page(cursor) {
-    const generation = this.generation;
-    this.loading = true;
-    try {
-      const answer = await this.api.trash(cursor);
-      if (generation !== this.generation) return;
-      for (const task of answer.data) {
-        if (!this.item(task.id)) this.list.append(trashItem(task));
-      }
-      this.cursor = answer.meta.next_cursor;
-      this.loaded = true;
-    } catch (error) {
-      if (generation === this.generation) this.messages.fail(error);
-    } finally {
-      if (generation === this.generation) {
-        this.loading = false;
-        this.update();
-        this.observer.unobserve(this.end);
-        this.observer.observe(this.end);
-      }
-    }
+    await this.pages.page(null);
   }
 
   update() {
-    const none = this.loaded && !this.list.childElementCount;
+    const none = this.pages.loaded && !this.list.childElementCount;
     this.empty.hidden = !none;
     this.emptyButton.disabled = none;
-    this.more.hidden = !this.cursor;
+    this.more.hidden = !this.pages.cursor;
   }
 
   item(id) {
@@ -147,10 +118,8 @@ export class Trash {
       const result = await this.api.emptyTrash();
       this.confirm.hidden = true;
       this.emptyButton.hidden = false;
-      this.generation += 1;
+      this.pages.reset(true);
       this.list.replaceChildren();
-      this.cursor = null;
-      this.loaded = true;
       this.update();
       this.messages.say(result.purged === 1 ? "Trash emptied: 1 task deleted forever" : `Trash emptied: ${result.purged} tasks deleted forever`);
       document.getElementById("link-trash").focus();
