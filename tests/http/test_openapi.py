@@ -271,6 +271,22 @@ class TestInputSchemas:
 
 
 HEADERS: Final = {"X-Request-ID": "r1", "Content-Type": "application/json"}
+SOME_TASK: Final[dict[str, Any]] = {
+    "id": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
+    "user_id": "alice",
+    "title": "t",
+    "description": None,
+    "completed": False,
+    "due_at": None,
+    "priority": "none",
+    "tags": [],
+    "recurrence": None,
+    "time_zone": "UTC",
+    "completed_at": None,
+    "next_occurrence_id": None,
+    "created_at": "2026-01-01T00:00:00.000001Z",
+    "updated_at": "2026-01-01T00:00:00.000001Z",
+}
 PAGE: Final = {
     "success": True,
     "data": [],
@@ -381,24 +397,8 @@ class TestCheckResponse:
             self.check_in(document or DOCUMENT, method, path, status, error(code), headers)
 
     def test_checks_the_replay_header(self) -> None:
-        task: dict[str, Any] = {
-            "id": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
-            "user_id": "alice",
-            "title": "t",
-            "description": None,
-            "completed": False,
-            "due_at": None,
-            "priority": "none",
-            "tags": [],
-            "recurrence": None,
-            "time_zone": "UTC",
-            "completed_at": None,
-            "next_occurrence_id": None,
-            "created_at": "2026-01-01T00:00:00.000001Z",
-            "updated_at": "2026-01-01T00:00:00.000001Z",
-        }
-        created = {"success": True, "data": task, "message": "Task created"}
-        written = {"ETag": '"v1"', "Location": f"/api/alice/tasks/{task['id']}"}
+        created = {"success": True, "data": SOME_TASK, "message": "Task created"}
+        written = {"ETag": '"v1"', "Location": f"/api/alice/tasks/{SOME_TASK['id']}"}
         for replayed, conforms in ((None, True), ("true", True), ("false", False), ("", False)):
             headers = written if replayed is None else {**written, "Idempotent-Replayed": replayed}
             if conforms:
@@ -492,22 +492,6 @@ class TestDocsPage:
             check_response(DOCUMENT, "GET", response.url.raw_path, 404, response.headers, body)
 
 
-SOME_TASK: Final[dict[str, Any]] = {
-    "id": "0b9a3f5e-8f4c-4d2a-9c71-3e5f2a1b7c64",
-    "user_id": "alice",
-    "title": "t",
-    "description": None,
-    "completed": False,
-    "due_at": None,
-    "priority": "none",
-    "tags": [],
-    "recurrence": None,
-    "time_zone": "UTC",
-    "completed_at": None,
-    "next_occurrence_id": None,
-    "created_at": "2026-01-01T00:00:00.000001Z",
-    "updated_at": "2026-01-01T00:00:00.000001Z",
-}
 DELETED_AT: Final = "2026-01-02T00:00:00.000000Z"
 FEED_META: Final = {"limit": 100, "next_since": "t", "has_more": False}
 
