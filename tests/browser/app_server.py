@@ -1,5 +1,5 @@
-"""Where the browser tests' servers run: a database per test module and a
-``todo-http serve`` process on it.
+"""Where the browser tests' servers run: a database per test module (the server is
+``tests.http.server_process.serving`` on it).
 
 A PostgreSQL database is created and dropped by a thread of its own: Playwright's
 sync API marks the main thread's event loop as running between its calls, so no
@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.backends import fresh_postgres_database, postgres_url
-from tests.http.server_process import ServerProcess, migrate, server_environment
+from tests.http.server_process import migrate
 
-__all__ = ["module_database", "serving"]
+__all__ = ["module_database"]
 
 
 @contextmanager
@@ -65,19 +65,3 @@ def module_database(backend: str, directory: Path) -> Iterator[str]:
     with _postgres_database() as url:
         migrate(url)
         yield url
-
-
-@contextmanager
-def serving(
-    url: str, directory: Path, *arguments: str, **environment: str
-) -> Iterator[ServerProcess]:
-    """``todo-http serve`` on ``url`` with ``arguments``, ready; killed on exit."""
-    with ServerProcess(
-        "--database-url",
-        url,
-        *arguments,
-        cwd=directory,
-        environment=server_environment(**environment),
-    ) as server:
-        server.wait_ready()
-        yield server

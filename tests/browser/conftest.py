@@ -19,10 +19,10 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ViewportSize, sync_playwright
 
 from tests.backends import unavailable
-from tests.browser.app_server import module_database, serving
+from tests.browser.app_server import module_database
 from tests.browser.task_api import TaskApi
 from tests.browser.task_page import TaskPage
-from tests.http.server_process import ServerProcess
+from tests.http.server_process import ServerProcess, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"

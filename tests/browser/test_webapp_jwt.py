@@ -9,11 +9,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.app_server import serving
 from tests.browser.conftest import ContextFactory
 from tests.browser.task_api import TaskApi
 from tests.browser.task_page import TaskPage
-from tests.http.server_process import ServerProcess
+from tests.http.server_process import ServerProcess, serving
 from tests.http.tokens import SECRET, claims, hs
 
 

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.app_server import serving
 from tests.browser.conftest import ContextFactory
-from tests.http.server_process import ServerProcess
+from tests.http.server_process import ServerProcess, serving
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "free_port",
     "migrate",
     "server_environment",
+    "serving",
     "worker_serving",
 ]
 
@@ -240,3 +242,20 @@ class ServerProcess:
         elapsed = time.monotonic() - started
         self._reader.join(10)
         return status, elapsed
+
+
+@contextmanager
+def serving(
+    url: str, directory: Path, *arguments: str, **environment: str
+) -> Iterator[ServerProcess]:
+    """``todo-http serve`` on ``url`` with ``arguments``, run in ``directory``, ready;
+    killed on exit."""
+    with ServerProcess(
+        "--database-url",
+        url,
+        *arguments,
+        cwd=directory,
+        environment=server_environment(**environment),
+    ) as server:
+        server.wait_ready()
+        yield server

@@ -13,8 +13,8 @@ import asyncio
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import pytest
 
 from tests.backends import pgbouncer_url, postgres_url
 from tests.http.event_stream import EventStream
-from tests.http.server_process import ServerProcess, migrate, server_environment, worker_serving
+from tests.http.server_process import ServerProcess, migrate, serving, worker_serving
 from tests.http.tokens import SECRET, claims, hs
 from todo_core import TaskCreate, open_store
 
@@ -45,21 +45,6 @@ DATABASES = [
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("pgbouncer", marks=pytest.mark.postgres),
 ]
-
-
-@contextmanager
-def serving(
-    tmp_path: Path, url: str, *arguments: str, **environment: str
-) -> Iterator[ServerProcess]:
-    with ServerProcess(
-        "--database-url",
-        url,
-        *arguments,
-        cwd=tmp_path,
-        environment=server_environment(**environment),
-    ) as server:
-        server.wait_ready()
-        yield server
 
 
 @asynccontextmanager
@@ -91,7 +76,7 @@ async def test_a_change_by_another_process_reaches_the_stream_within_a_second(
     url = database_url(kind, tmp_path)
     migrate(url)
     user = f"u{uuid.uuid4().hex[:12]}"
-    with serving(tmp_path, url) as reader, serving(tmp_path, url) as writer:
+    with serving(url, tmp_path) as reader, serving(url, tmp_path) as writer:
         async with (
             aiohttp.ClientSession() as session,
             stream(session, reader, f"/api/{user}/events") as events,
@@ -108,7 +93,7 @@ async def test_a_change_by_another_process_reaches_the_stream_within_a_second(
 
 async def test_sigterm_ends_open_streams_within_a_second(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tasks.db'}"
-    with serving(tmp_path, url, "--workers", "2") as server:
+    with serving(url, tmp_path, "--workers", "2") as server:
         async with (
             aiohttp.ClientSession() as session,
             stream(session, server, "/api/alice/events") as first,
@@ -132,7 +117,7 @@ async def test_a_restart_loses_nothing_for_a_client_resuming_with_last_event_id(
     received: list[str] = []
     last_id = ""
     async with aiohttp.ClientSession() as session:
-        with serving(tmp_path, url, "--workers", "2") as server:
+        with serving(url, tmp_path, "--workers", "2") as server:
             async with stream(session, server, "/api/alice/events") as events:
                 for number in range(10):
                     written.append((await create(session, server, "alice", f"a{number}"))["id"])
@@ -149,7 +134,7 @@ async def test_a_restart_loses_nothing_for_a_client_resuming_with_last_event_id(
                 written.append(
                     str((await store.create("alice", TaskCreate(title=f"b{number}"))).id)
                 )
-        with serving(tmp_path, url, "--workers", "2") as server:
+        with serving(url, tmp_path, "--workers", "2") as server:
             async with stream(
                 session, server, "/api/alice/events", **{"Last-Event-ID": last_id}
             ) as events:
@@ -167,7 +152,7 @@ async def test_with_every_stream_slot_taken_other_requests_are_still_answered(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'tasks.db'}"
     arguments = ("--max-streams", "3", "--max-connections", "4")
-    with serving(tmp_path, url, *arguments) as server:
+    with serving(url, tmp_path, *arguments) as server:
         async with (
             aiohttp.ClientSession() as session,
             stream(session, server, "/api/alice/events"),
@@ -184,7 +169,7 @@ async def test_with_every_stream_slot_taken_other_requests_are_still_answered(
 async def test_access_token_appears_in_no_log_line(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tasks.db'}"
     token = hs(claims(sub="alice"))
-    with serving(tmp_path, url, "--auth", "jwt", TODO_JWT_SECRET=SECRET) as server:
+    with serving(url, tmp_path, "--auth", "jwt", TODO_JWT_SECRET=SECRET) as server:
         async with aiohttp.ClientSession() as session:
             async with stream(session, server, f"/api/alice/events?access_token={token}") as events:
                 await create_with(session, server, token)
@@ -213,7 +198,7 @@ async def create_with(session: aiohttp.ClientSession, server: ServerProcess, tok
 async def test_a_client_that_leaves_frees_its_slot_at_once(tmp_path: Path) -> None:
     """Not at the next keepalive, 15 s later: the server hears the connection close."""
     url = f"sqlite:///{tmp_path / 'tasks.db'}"
-    with serving(tmp_path, url, "--max-streams-per-user", "1") as server:
+    with serving(url, tmp_path, "--max-streams-per-user", "1") as server:
         async with aiohttp.ClientSession() as session:
             async with stream(session, server, "/api/alice/events"):
                 assert server.request("GET", "/api/alice/events").status == 429
@@ -235,7 +220,7 @@ async def test_a_change_made_by_the_other_worker_reaches_the_stream_within_a_sec
 ) -> None:
     url = f"sqlite:///{tmp_path / 'tasks.db'}"
     migrate(url)
-    with serving(tmp_path, url, "--workers", "2", "--log-format", "json") as server:
+    with serving(url, tmp_path, "--workers", "2", "--log-format", "json") as server:
         for number in (1, 2):
             server.wait_for_line(worker_serving(number))
         async with (
