@@ -91,12 +91,13 @@ async def expected_version(
     return current if current in versions else _NO_VERSION
 
 
-def not_modified(request: web.Request, task: Task) -> bool:
-    """Whether ``If-None-Match`` matches ``task`` (weak comparison; ``*`` matches any)."""
+def not_modified(request: web.Request, current: str) -> bool:
+    """Whether ``If-None-Match`` matches the entity tag ``current`` (quoted, as sent in
+    ``ETag``; weak comparison; ``*`` matches any)."""
     header = _header(request, hdrs.IF_NONE_MATCH)
     if header is None:
         return False
     if header.strip() == "*":
         return True
-    current = etag(task)[1:-1]
-    return any(opaque == current for _weak, opaque in _tags(header))
+    opaque = current[1:-1]
+    return any(member == opaque for _weak, member in _tags(header))

@@ -99,8 +99,9 @@ async def create_task(request: web.Request) -> web.Response:
 async def get_task(request: web.Request) -> web.StreamResponse:
     user_id, task_id = user_id_of(request), task_id_of(request)
     task = await request.app[STORE].get(user_id, task_id)
-    if not_modified(request, task):
-        return web.Response(status=304, headers={"ETag": etag(task)})
+    tag = etag(task)
+    if not_modified(request, tag):
+        return web.Response(status=304, headers={"ETag": tag})
     return task_response(task, "Task retrieved")
 
 

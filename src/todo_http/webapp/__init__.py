@@ -17,6 +17,7 @@ from typing import Final
 
 from aiohttp import hdrs, web
 
+from todo_http.conditional import not_modified
 from todo_http.envelope import envelope_middleware
 from todo_http.errors import NotFound
 from todo_http.settings import AuthMode
@@ -66,7 +67,7 @@ class Asset:
 
     def response(self, request: web.Request) -> web.Response:
         headers = {**_SECURITY_HEADERS, hdrs.ETAG: self.etag}
-        if _matches(request.headers.getall(hdrs.IF_NONE_MATCH, ()), self.etag):
+        if not_modified(request, self.etag):
             return web.Response(status=304, headers=headers)
         return web.Response(
             body=self.body, content_type=self.media_type, charset="utf-8", headers=headers
@@ -75,12 +76,6 @@ class Asset:
 
 _PAGE_KEY: Final = web.AppKey("webapp_page", Asset)
 _FILES_KEY: Final = web.AppKey("webapp_files", dict[str, Asset])
-
-
-def _matches(conditions: list[str] | tuple[()], etag: str) -> bool:
-    # Weak comparison, as RFC 9110 asks of If-None-Match: W/"x" matches "x".
-    tags = {tag.strip().removeprefix("W/") for line in conditions for tag in line.split(",")}
-    return "*" in tags or etag in tags
 
 
 def _read(name: str) -> bytes:
